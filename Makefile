@@ -1,0 +1,32 @@
+# `make search` and `make test` set everything up on a fresh clone; later runs reuse .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The stamp names the requirements' hash, so editing requirements.txt reinstalls.
+STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+export RAY_AUTH_MODE ?= disabled
+
+.PHONY: setup search test ui clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	rm -f $(VENV)/.installed-*
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@# PYTHONDONTWRITEBYTECODE may be set: compile once here so imports stay fast.
+	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
+	touch $@
+
+search: $(STAMP)
+	$(VENV)/bin/mlflow run . -e search --env-manager local -P search_config=confs/quickstart.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+ui: $(STAMP)
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf $(VENV) .cache mlflow.db optuna.db mlartifacts outputs

@@ -1,0 +1,248 @@
+"""One typed, frozen config tree: dataclass defaults < YAML files < dotted overrides."""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas.errors import UserError
+
+
+class ConfigError(UserError):
+    """A config file or override names an unknown key or a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """Archai's hourglass search space; defaults are the published CPU search."""
+
+    num_blocks: int = 4
+    stem_strides: tuple[int, ...] = (2, 4)
+    base_channels: tuple[int, ...] = (16, 24, 32, 48)
+    ch_factors: tuple[float, ...] = (0.8, 1.0, 1.2, 1.5, 1.6, 2.0, 2.2)
+    ops: tuple[str, ...] = ("conv3x3", "conv5x5", "conv7x7")
+    max_hourglasses: int = 2
+    max_down_layers: int = 4
+    max_skip_layers: int = 2
+    max_up_layers: int = 4
+    max_post_layers: int = 2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Network settings that are not genes."""
+
+    num_classes: int = 19
+    image_size: int = 256
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where images come from and how they are split; sizes of 0 mean Archai's proportions."""
+
+    dataset_dir: str = ""
+    cache_dir: str = ".cache"
+    train_size: int = 0
+    val_size: int = 0
+    test_size: int = 0
+    synthetic_num_images: int = 1000
+    synthetic_image_size: int = 256
+    synthetic_seed: int = 0
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One training recipe; `partial_training` scores candidates, `final_training` trains one fully."""
+
+    epochs: float = 1.0
+    max_steps: int = 0
+    batch_size: int = 16
+    lr: float = 2e-4
+    lr_gamma: float = 1.0
+    val_per_epoch: int = 0
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False
+    num_threads: int = 0
+
+
+@dataclass(frozen=True)
+class LatencyConfig:
+    """ONNX Runtime CPU timing of an exported candidate, and the budgets that gate training."""
+
+    num_threads: int = 1
+    warmup_runs: int = 10
+    min_runs: int = 30
+    max_runs: int = 300
+    target_seconds: float = 3.0
+    opset: int = 18
+    max_latency_ms: float = 0.0
+    max_params: int = 0
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """NSGA-II settings, execution and resume."""
+
+    population_size: int = 20
+    generations: int = 10
+    seed: int = 42
+    mutation_prob: float = 0.3
+    crossover_prob: float = 0.9
+    swapping_prob: float = 0.5
+    study_name: str = "hourglass-nas"
+    storage: str = ""
+    gpus_per_job: float = 0.5
+    cpus_per_job: int = 1
+    serial_training: bool = False
+    hv_ref_latency_ms: float = 1000.0
+    hv_ref_miou: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow experiment and registry names."""
+
+    experiment_name: str = "hourglass-nas"
+    registered_model: str = "face-seg-hourglass"
+
+
+def _final_training() -> TrainingConfig:
+    return TrainingConfig(epochs=30, lr_gamma=0.973435286, val_per_epoch=10)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole resolved configuration of a command."""
+
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    partial_training: TrainingConfig = field(default_factory=TrainingConfig)
+    final_training: TrainingConfig = field(default_factory=_final_training)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Return `value` converted to the annotated type `hint`, or raise ConfigError naming `where`."""
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item_hint, _) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = yaml.safe_load(value)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}.")
+        return tuple(_coerce(v, item_hint, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, str) and hint is not str:
+        value = yaml.safe_load(value)
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value) if value is not None else ""
+    if hint is str and value is None:
+        return ""
+    name = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"{where}: expected {name}, got {value!r}.")
+
+
+def _merge(node: Any, updates: dict[str, Any], where: str) -> Any:
+    """Return a copy of dataclass `node` with `updates` applied, checking keys and types."""
+    if not isinstance(updates, dict):
+        raise ConfigError(f"{where or 'top level'}: expected a mapping of keys, got {updates!r}.")
+    hints = typing.get_type_hints(type(node))
+    known = {f.name for f in dataclasses.fields(node)}
+    changes = {}
+    for key, value in updates.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in known:
+            raise ConfigError(
+                f"unknown key '{path}'; known keys here: {', '.join(sorted(known))}."
+            )
+        current = getattr(node, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = _merge(current, value, path)
+        else:
+            changes[key] = _coerce(value, hints[key], path)
+    return dataclasses.replace(node, **changes)
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    """Turn 'a.b.c', v into {'a': {'b': {'c': v}}}."""
+    keys = dotted.split(".")
+    tree: dict[str, Any] = {keys[-1]: value}
+    for key in reversed(keys[:-1]):
+        tree = {key: tree}
+    return tree
+
+
+def load_config(
+    files: typing.Sequence[str | Path] = (), overrides: dict[str, Any] | None = None
+) -> Config:
+    """Build the config from defaults, then each YAML file in order, then dotted overrides."""
+    config = Config()
+    for path in files:
+        path = Path(path)
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist.") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+        try:
+            config = _merge(config, tree, "")
+        except ConfigError as err:
+            raise ConfigError(f"config file {path}: {err}") from None
+    for dotted, value in (overrides or {}).items():
+        try:
+            config = _merge(config, _nest(dotted, value), "")
+        except ConfigError as err:
+            raise ConfigError(f"override {dotted}={value!r}: {err}") from None
+    return config
+
+
+def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Every leaf of the config as {'section.key': value}, e.g. for MLflow params."""
+    flat: dict[str, Any] = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            flat.update(flatten_config(value, key + "."))
+        else:
+            flat[key] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The config as plain nested dicts and lists, ready for YAML."""
+    return yaml.safe_load(yaml.safe_dump(_plain(dataclasses.asdict(config))))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+
+def parse_overrides(items: typing.Iterable[str]) -> dict[str, str]:
+    """Parse command-line 'section.key=value' strings into a dict (values stay strings)."""
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"override {item!r}: expected 'section.key=value', e.g. search.seed=1.")
+        overrides[key.strip()] = value.strip()
+    return overrides

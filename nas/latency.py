@@ -1,0 +1,108 @@
+"""ONNX export of a network and its ONNX Runtime CPU latency: fixed threads, warm-up, median of many."""
+from __future__ import annotations
+
+import logging
+import platform
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from nas.config import LatencyConfig
+from nas.model import StackedHourglass, check_image_size
+from nas.space import Genome
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+
+
+@dataclass(frozen=True)
+class Latency:
+    """One measurement; times in milliseconds for a 1x3xSxS input."""
+
+    latency_ms: float
+    latency_p90_ms: float
+    latency_iqr_ms: float
+    latency_runs: int
+    latency_threads: int
+    onnx_opset: int
+    ort_version: str
+    cpu_model: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo, or what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def export_onnx(model: nn.Module, image_size: int, opset: int) -> bytes:
+    """One self-contained ONNX model (weights inside) with input 'image' (1,3,S,S) and
+    output 'logits', from the dynamo exporter; the model is put in eval mode."""
+    model = model.eval().cpu()
+    example = (torch.zeros(1, 3, image_size, image_size),)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, example, dynamo=True, external_data=False,
+                                    opset_version=opset, input_names=[INPUT_NAME],
+                                    output_names=[OUTPUT_NAME], verbose=False)
+    return program.model_proto.SerializeToString()
+
+
+def inference_session(onnx_model: bytes, num_threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+
+
+def time_runs(session: ort.InferenceSession, image_size: int, cfg: LatencyConfig) -> np.ndarray:
+    """Warm up, then time single-image runs: at least min_runs, more while within
+    target_seconds, at most max_runs. Returns each run's milliseconds."""
+    feed = {INPUT_NAME: np.random.default_rng(0).random((1, 3, image_size, image_size),
+                                                         dtype=np.float32)}
+    for _ in range(cfg.warmup_runs):
+        session.run(None, feed)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < cfg.max_runs and (
+            len(times) < cfg.min_runs or time.perf_counter() - start < cfg.target_seconds):
+        t0 = time.perf_counter()
+        session.run(None, feed)
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return np.asarray(times)
+
+
+def measure_onnx_latency(onnx_model: bytes, image_size: int, cfg: LatencyConfig) -> Latency:
+    """Time an exported model in ONNX Runtime on CPU with a fixed thread count."""
+    times = time_runs(inference_session(onnx_model, cfg.num_threads), image_size, cfg)
+    q25, q50, q75, q90 = np.percentile(times, [25, 50, 75, 90])
+    return Latency(latency_ms=float(q50), latency_p90_ms=float(q90),
+                   latency_iqr_ms=float(q75 - q25), latency_runs=len(times),
+                   latency_threads=cfg.num_threads, onnx_opset=cfg.opset,
+                   ort_version=ort.__version__, cpu_model=cpu_model())
+
+
+def measure_genome_latency(genome: Genome, num_classes: int, image_size: int,
+                           cfg: LatencyConfig) -> Latency:
+    """Build the genome's network, export it and time it: what the search does per candidate."""
+    check_image_size(genome, image_size)
+    torch.manual_seed(0)
+    onnx_model = export_onnx(StackedHourglass(genome, num_classes), image_size, cfg.opset)
+    return measure_onnx_latency(onnx_model, image_size, cfg)

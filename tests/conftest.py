@@ -1,0 +1,19 @@
+"""Shared fixtures: the published architectures and a small search space for fast models."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from nas.config import SpaceConfig
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+ROOT = Path(__file__).resolve().parent.parent
+PUBLISHED = sorted((ROOT / "archs").glob("*.json"))
+
+
+@pytest.fixture
+def small_space() -> SpaceConfig:
+    """The hourglass space with few channels, so random networks train in milliseconds."""
+    return SpaceConfig(base_channels=(4, 8), ch_factors=(0.8, 1.0, 1.5))

@@ -1,0 +1,42 @@
+"""Config: defaults < YAML < dotted overrides, frozen, unknown keys and bad types fail loudly."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from nas.config import ConfigError, flatten_config, load_config, parse_overrides
+from tests.conftest import ROOT
+
+
+def test_layers_apply_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("search:\n  population_size: 8\n  seed: 3\nspace:\n  stem_strides: [2]\n")
+    config = load_config([path], {"search.seed": "5", "model.num_classes": 18})
+    assert config.search.population_size == 8 and config.search.seed == 5
+    assert config.space.stem_strides == (2,) and config.model.num_classes == 18
+    assert config.final_training.epochs == 30 and config.partial_training.epochs == 1.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.search.seed = 1  # type: ignore[misc]
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("search:\n  populaton_size: 8\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: unknown key 'search\.populaton_size'"):
+        load_config([path])
+
+
+def test_bad_type_and_bad_override() -> None:
+    with pytest.raises(ConfigError, match=r"search\.population_size: expected int, got 'many'"):
+        load_config([], {"search.population_size": "many"})
+    with pytest.raises(ConfigError, match="expected 'section.key=value'"):
+        parse_overrides(["seed"])
+    assert parse_overrides(["search.seed=4"]) == {"search.seed": "4"}
+
+
+def test_shipped_configs_load() -> None:
+    for path in sorted((ROOT / "confs").glob("*.yaml")):
+        flat = flatten_config(load_config([path]))
+        assert flat["model.num_classes"] == 19

@@ -1,0 +1,43 @@
+"""Project files: one dependency list in three places, the MLproject entry points, CI = README."""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from tests.conftest import ROOT
+
+
+def _requirements() -> list[str]:
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_environment_files_agree() -> None:
+    pins = _requirements()
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", pin) for pin in pins), pins
+    assert "torch==2.13.0" in pins and "mlflow==3.17.2" in pins
+    python_env = yaml.safe_load((ROOT / "python_env.yaml").read_text())
+    assert python_env["dependencies"] == pins
+    conda = yaml.safe_load((ROOT / "conda.yaml").read_text())
+    pip_section = next(d for d in conda["dependencies"] if isinstance(d, dict))["pip"]
+    assert pip_section == pins
+    assert f"python={python_env['python']}" in conda["dependencies"]
+
+
+def test_mlproject_entry_points() -> None:
+    project = yaml.safe_load((ROOT / "MLproject").read_text())
+    assert project["python_env"] == "python_env.yaml"
+    for name, entry in project["entry_points"].items():
+        module = re.search(r"python -m (entrypoints\.\w+)", entry["command"]).group(1)
+        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), name
+        for param in entry.get("parameters", {}):
+            assert "{" + param + "}" in entry["command"], (name, param)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make search" in readme
+    commands = [line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    assert commands == ["make test"]
