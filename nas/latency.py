@@ -50,8 +50,8 @@ def cpu_model() -> str:
 
 
 def export_onnx(model: nn.Module, image_size: int, opset: int) -> bytes:
-    """One self-contained ONNX model (weights inside) with input 'image' (1,3,S,S) and
-    output 'logits', from the dynamo exporter; the model is put in eval mode."""
+    """One self-contained ONNX model (weights inside), from the dynamo exporter: input 'image'
+    (N,3,S,S) float in [0, 1], output 'logits' (N,C,S,S), N dynamic; `model` is put in eval mode."""
     model = model.eval().cpu()
     example = (torch.zeros(1, 3, image_size, image_size),)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -59,7 +59,8 @@ def export_onnx(model: nn.Module, image_size: int, opset: int) -> bytes:
         warnings.simplefilter("ignore")
         program = torch.onnx.export(model, example, dynamo=True, external_data=False,
                                     opset_version=opset, input_names=[INPUT_NAME],
-                                    output_names=[OUTPUT_NAME], verbose=False)
+                                    output_names=[OUTPUT_NAME], verbose=False,
+                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
     return program.model_proto.SerializeToString()
 
 

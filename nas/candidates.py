@@ -1,0 +1,79 @@
+"""A candidate's record, kept in its Optuna trial (the search's durable state) and in MLflow."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+RECORD_ATTR = "nas"
+
+# One name per metric, shared by MLflow, the CSV files and Optuna user attributes.
+METRIC_KEYS = ("val_miou", "latency_ms", "latency_p90_ms", "latency_iqr_ms", "num_params",
+               "macs", "train_seconds")
+STATES = ("running", "complete", "infeasible", "failed", "duplicate")
+
+
+@dataclass
+class Candidate:
+    """What the search knows of one trial; `state` is one of STATES."""
+
+    trial_number: int
+    generation: int
+    archid: str
+    arch_json: str
+    state: str = "running"
+    val_miou: float = math.nan
+    latency_ms: float = math.nan
+    latency_p90_ms: float = math.nan
+    latency_iqr_ms: float = math.nan
+    num_params: int = 0
+    macs: int = 0
+    train_seconds: float = math.nan
+    run_id: str = ""
+    model_uri: str = ""
+    duplicate_of: int = -1
+    error: str = ""
+
+    @property
+    def feasible(self) -> bool:
+        return self.state in ("complete", "duplicate") and math.isfinite(self.val_miou)
+
+    @property
+    def finished(self) -> bool:
+        return self.state != "running"
+
+    def as_attr(self) -> dict[str, Any]:
+        """JSON-safe dict for Optuna storage (NaN becomes None)."""
+        return {k: (None if isinstance(v, float) and math.isnan(v) else v)
+                for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_attr(cls, attr: dict[str, Any]) -> Candidate:
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values = {k: (math.nan if v is None and fields[k].type == "float" else v)
+                  for k, v in attr.items() if k in fields}
+        return cls(**values)
+
+
+def save(trial: optuna.Trial, candidate: Candidate) -> None:
+    """Persist the record in the (running) trial, before it is told."""
+    trial.set_user_attr(RECORD_ATTR, candidate.as_attr())
+
+
+def load(trial: FrozenTrial) -> Candidate | None:
+    attr = trial.user_attrs.get(RECORD_ATTR)
+    if attr is None:
+        return None
+    candidate = Candidate.from_attr(attr)
+    if trial.state == TrialState.RUNNING:
+        candidate.state = "running"
+    return candidate
+
+
+def unique_trained(candidates: list[Candidate]) -> list[Candidate]:
+    """Feasible, trained candidates, one per archid (duplicates point at their original)."""
+    return [c for c in candidates if c.state == "complete" and math.isfinite(c.val_miou)]

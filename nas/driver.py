@@ -1,0 +1,89 @@
+"""One `search` command end to end: data, the parent MLflow run, the study, the executor, the
+generation loop and the registry, wired together in the driver process."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import yaml
+
+from nas import tracking
+from nas.config import Config, config_to_dict, flatten_config
+from nas.execution import PROJECT_ROOT, make_executor
+from nas.facesynth import Splits, load_data
+from nas.search import SearchState, check_search_config, run_search
+from nas.search_tracking import SearchTracker
+from nas.study import default_storage, open_study
+from nas.tracking import TAG_KIND, TAG_STUDY
+
+log = logging.getLogger(__name__)
+
+
+def _experiment_id(config: Config) -> str:
+    """`mlflow run` hands us its run (MLFLOW_RUN_ID): children go to that run's experiment."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id:
+        return mlflow.MlflowClient().get_run(run_id).info.experiment_id
+    return tracking.init_experiment(config.tracking.experiment_name)
+
+
+def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str) -> None:
+    mlflow.log_params(flatten_config(config))
+    mlflow.set_tags({TAG_STUDY: config.search.study_name, TAG_KIND: "search",
+                     "nas.optuna_storage": storage, "nas.executor": executor_text,
+                     "nas.git_commit": tracking.git_commit(PROJECT_ROOT)})
+    mlflow.log_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), "config.yaml")
+    dataset = mlflow.data.from_numpy(splits.val.images[:1], source=splits.source,
+                                     name=Path(splits.source).name, digest=splits.digest[:32])
+    mlflow.log_input(dataset, context="search")
+    mlflow.log_params({"data.num_train": len(splits.train.ids), "data.num_val": len(splits.val.ids),
+                       "data.num_test": len(splits.test.ids), "data.digest": splits.digest})
+
+
+def job_template(config: Config, splits: Splits) -> dict[str, Any]:
+    """The Job fields shared by every candidate; workers read the decoded cache, not PNGs."""
+    training = config.partial_training
+    if training.num_threads == 0:
+        training = dataclasses.replace(training, num_threads=config.search.cpus_per_job)
+    return {"dataset_dir": splits.source, "cache_dir": str(Path(config.data.cache_dir).resolve()),
+            "split_sizes": (len(splits.train.ids), len(splits.val.ids), len(splits.test.ids)),
+            "image_size": config.model.image_size, "num_classes": config.model.num_classes,
+            "training": training, "opset": config.latency.opset}
+
+
+def run(config: Config, output_dir: Path) -> dict[str, Any]:
+    """Run or resume the search; returns the registered front's summary."""
+    check_search_config(config)
+    splits = load_data(config.data, config.model.image_size)
+    storage = config.search.storage or default_storage(tracking.tracking_uri())
+    experiment_id = _experiment_id(config)
+    study = open_study(config, storage)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    executor = make_executor(config.search)
+    try:
+        with mlflow.start_run(experiment_id=experiment_id,
+                              run_name=f"search-{config.search.study_name}") as parent:
+            parent_id = parent.info.run_id
+            stale = tracking.close_stale_runs(mlflow.MlflowClient(), experiment_id,
+                                              config.search.study_name, parent_id)
+            if stale:
+                log.warning("closed %d runs left RUNNING by an earlier, killed search", len(stale))
+            _log_parent(config, splits, storage, executor.description)
+            listener = SearchTracker(config, experiment_id, parent_id, output_dir)
+            state = SearchState(config, study, executor, listener, job_template(config, splits))
+            candidates = run_search(state)
+            summary = listener.finalize(candidates)
+            timing = {"search_seconds": state.timings.total_seconds,
+                      "latency_seconds": state.timings.latency_seconds,
+                      "training_wall_seconds": state.timings.training_wall_seconds}
+            timing["overhead_share"] = 1 - (timing["latency_seconds"] + timing[
+                "training_wall_seconds"]) / max(timing["search_seconds"], 1e-9)
+            mlflow.log_metrics(timing)
+            (output_dir / "summary.yaml").write_text(yaml.safe_dump({**summary, **timing}))
+            return {**summary, **timing, "run_id": parent_id, "candidates": candidates}
+    finally:
+        executor.close()

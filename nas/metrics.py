@@ -1,0 +1,51 @@
+"""Segmentation quality from one confusion matrix: per-class IoU and Archai's mIoU."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+IGNORE_INDEX = 255
+IOU_EPS = 1e-7
+
+
+def confusion_matrix(
+    pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX
+) -> Tensor:
+    """Count (target, prediction) pairs over all pixels whose target is not `ignore_index`.
+
+    `pred` and `target` hold class indices of any equal shape, e.g. (B, H, W). Returns a
+    (num_classes, num_classes) int64 tensor on their device: rows are targets, columns
+    predictions. Matrices of several batches add up to the matrix of their union.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred shape {tuple(pred.shape)} != target shape {tuple(target.shape)}.")
+    target = target.reshape(-1).long()
+    pred = pred.reshape(-1).long()
+    valid = target != ignore_index
+    target, pred = target[valid], pred[valid]
+    both = torch.cat([target, pred])
+    if bool(((both < 0) | (both >= num_classes)).any()):
+        raise ValueError(
+            f"labels or predictions outside 0..{num_classes - 1} (other than {ignore_index})."
+        )
+    counts = torch.bincount(target * num_classes + pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def iou_from_confusion(cm: Tensor | np.ndarray) -> tuple[float, np.ndarray]:
+    """Return (mIoU, per-class IoU) from a confusion matrix with rows = targets.
+
+    Per class: IoU = (TP + eps) / (TP + FP + FN + eps) with eps = 1e-7, and the mIoU is the
+    mean over ALL classes of the model, background included, as Archai computed it.
+    Absent-class rule: a class that appears neither in the targets nor in the predictions
+    has TP = FP = FN = 0 and so scores eps / eps = 1.0, which raises the mean; a class that
+    is only predicted (or only in the targets) scores about 0.
+    """
+    counts = cm.detach().cpu().numpy() if isinstance(cm, Tensor) else np.asarray(cm)
+    counts = counts.astype(np.float64)
+    tp = np.diag(counts)
+    fp = counts.sum(axis=0) - tp
+    fn = counts.sum(axis=1) - tp
+    per_class = (tp + IOU_EPS) / (tp + fp + fn + IOU_EPS)
+    return float(per_class.mean()), per_class

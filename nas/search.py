@@ -1,0 +1,239 @@
+"""The NSGA-II generation loop: ask a whole generation, time it, train the feasible, tell it."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import TrialState
+
+from nas import candidates as records
+from nas.archjson import arch_json, archid
+from nas.candidates import Candidate
+from nas.config import Config
+from nas.errors import UserError
+from nas.evaluation import Job
+from nas.execution import Executor
+from nas.latency import measure_genome_latency
+from nas.profile import count_macs, count_params
+from nas.model import StackedHourglass
+from nas.space import genome_from_params, search_distributions
+
+log = logging.getLogger(__name__)
+
+
+class SearchError(UserError):
+    """The search cannot go on or produced no usable model."""
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds by activity, to show where a search spends its time."""
+
+    latency_seconds: float = 0.0
+    training_wall_seconds: float = 0.0
+    start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def total_seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+
+class Listener:
+    """Receives the search's events; tracking.SearchTracker writes them to MLflow."""
+
+    def candidate_started(self, c: Candidate, params: dict, latency: dict) -> None: ...
+    def candidate_finished(self, c: Candidate, outcome=None, original: Candidate | None = None
+                           ) -> None: ...
+    def generation_finished(self, generation: int, all_candidates: list[Candidate],
+                            params: dict[int, dict]) -> None: ...
+
+
+@dataclass
+class SearchState:
+    config: Config
+    study: optuna.Study
+    executor: Executor
+    listener: Listener
+    job_template: dict
+    candidates: dict[int, Candidate] = field(default_factory=dict)
+    params: dict[int, dict] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
+
+    def by_archid(self) -> dict[str, Candidate]:
+        """The first finished, non-duplicate candidate of each archid."""
+        seen: dict[str, Candidate] = {}
+        for number in sorted(self.candidates):
+            c = self.candidates[number]
+            if c.finished and c.state != "duplicate":
+                seen.setdefault(c.archid, c)
+        return seen
+
+
+def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial]:
+    """This generation's unfinished trials: those left running by a dead process, then new ones
+    asked until the generation has population_size trials."""
+    size = state.config.search.population_size
+    mine = [t for t in state.study.get_trials(deepcopy=False)
+            if t.user_attrs.get("generation", generation) == generation]
+    running = [optuna.Trial(state.study, t._trial_id) for t in mine
+               if t.state == TrialState.RUNNING]
+    fresh = []
+    for _ in range(size - len(mine)):
+        trial = state.study.ask(search_distributions(state.config.space))
+        trial.set_user_attr("generation", generation)
+        fresh.append(trial)
+    return running + fresh
+
+
+def _constraints(state: SearchState, c: Candidate) -> dict[str, float]:
+    """Optuna constraints (<= 0 is feasible); a budget of 0 means none."""
+    lat = state.config.latency
+    return {"latency_ms": c.latency_ms - lat.max_latency_ms if lat.max_latency_ms > 0 else 0.0,
+            "num_params": float(c.num_params - lat.max_params) if lat.max_params > 0 else 0.0}
+
+
+def _tell(state: SearchState, trial: optuna.Trial, c: Candidate) -> None:
+    records.save(trial, c)
+    state.candidates[c.trial_number] = c
+    if c.state == "failed":
+        state.study.tell(trial, state=TrialState.FAIL)
+        return
+    for key, value in _constraints(state, c).items():
+        trial.set_constraint(key, value)
+    miou = c.val_miou if c.state in ("complete", "duplicate") and c.feasible else 0.0
+    state.study.tell(trial, [miou, c.latency_ms])
+
+
+def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candidate:
+    """Profile and time the untrained network (cheap first); no training runs meanwhile."""
+    cfg = state.config
+    genome = genome_from_params(trial.params, cfg.space)
+    c = Candidate(trial.number, generation, archid(genome), arch_json(genome))
+    model = StackedHourglass(genome, cfg.model.num_classes)
+    c.num_params, c.macs = count_params(model), count_macs(model, cfg.model.image_size)
+    started = time.perf_counter()
+    latency = measure_genome_latency(genome, cfg.model.num_classes, cfg.model.image_size,
+                                     cfg.latency)
+    state.timings.latency_seconds += time.perf_counter() - started
+    c.latency_ms, c.latency_p90_ms = latency.latency_ms, latency.latency_p90_ms
+    c.latency_iqr_ms = latency.latency_iqr_ms
+    state.listener.candidate_started(c, trial.params, latency.as_dict())
+    return c
+
+
+def _job(state: SearchState, c: Candidate) -> Job:
+    return Job(trial_number=c.trial_number, archid=c.archid, arch_json=c.arch_json,
+               **state.job_template)
+
+
+def _finish_trained(state: SearchState, trial: optuna.Trial, c: Candidate, outcome) -> None:
+    if outcome.ok:
+        c.state, c.val_miou = "complete", outcome.metrics["val_miou"]
+        c.train_seconds = outcome.metrics["train_seconds"]
+    else:
+        c.state, c.error = "failed", outcome.error
+        log.warning("candidate %s (trial %d) failed: %s", c.archid[:8], c.trial_number,
+                    outcome.error.splitlines()[0])
+    state.listener.candidate_finished(c, outcome)
+    _tell(state, trial, c)
+
+
+def _train(state: SearchState, to_train: dict[int, tuple[optuna.Trial, Candidate]]) -> None:
+    if not to_train:
+        return
+    started = time.perf_counter()
+    jobs = [_job(state, c) for _, c in to_train.values()]
+    for outcome in state.executor.run(jobs):
+        trial, c = to_train[outcome.trial_number]
+        _finish_trained(state, trial, c, outcome)
+    state.timings.training_wall_seconds += time.perf_counter() - started
+
+
+def _tell_duplicate(state: SearchState, trial: optuna.Trial, generation: int,
+                    original: Candidate) -> None:
+    c = Candidate(trial.number, generation, original.archid, original.arch_json,
+                  state="duplicate" if original.state != "failed" else "failed",
+                  duplicate_of=original.trial_number)
+    for key in records.METRIC_KEYS:
+        setattr(c, key, getattr(original, key))
+    c.model_uri, c.error = original.model_uri, original.error
+    if original.state == "infeasible":
+        c.state = "infeasible"
+    state.listener.candidate_finished(c, None, original)
+    _tell(state, trial, c)
+
+
+def run_generation(state: SearchState, generation: int) -> None:
+    """Time every new candidate, tell duplicates and the infeasible, then train the rest."""
+    known = state.by_archid()
+    to_train: dict[int, tuple[optuna.Trial, Candidate]] = {}
+    duplicates = []
+    for trial in _generation_trials(state, generation):
+        state.params[trial.number] = trial.params
+        genome_id = archid(genome_from_params(trial.params, state.config.space))
+        first = known.get(genome_id) or next(
+            (c for _, c in to_train.values() if c.archid == genome_id), None)
+        if first is not None:
+            duplicates.append((trial, first))
+            continue
+        c = _measure(state, trial, generation)
+        if any(v > 0 for v in _constraints(state, c).values()):
+            c.state = "infeasible"
+            state.listener.candidate_finished(c)
+            _tell(state, trial, c)
+            known[c.archid] = c
+        else:
+            to_train[trial.number] = (trial, c)
+    _train(state, to_train)
+    for trial, first in duplicates:
+        _tell_duplicate(state, trial, generation, state.candidates[first.trial_number])
+
+
+def load_finished(state: SearchState) -> None:
+    """Candidates the study already holds (a resumed search does not evaluate them again)."""
+    for trial in state.study.get_trials(deepcopy=False):
+        c = records.load(trial)
+        state.params[trial.number] = trial.params
+        if c is not None and trial.state != TrialState.RUNNING:
+            state.candidates[trial.number] = c
+
+
+def run_search(state: SearchState) -> list[Candidate]:
+    """Run (or continue) all generations; returns every candidate."""
+    load_finished(state)
+    for generation in range(state.config.search.generations):
+        run_generation(state, generation)
+        state.listener.generation_finished(generation, _ordered(state), state.params)
+    done = _ordered(state)
+    if not any(c.state == "complete" for c in done):
+        counts = {s: sum(c.state == s for c in done) for s in records.STATES}
+        raise SearchError(
+            f"no candidate was trained successfully ({counts['failed']} failed, "
+            f"{counts['infeasible']} over the latency/parameter budget, "
+            f"{counts['duplicate']} duplicates). Raise latency.max_latency_ms or "
+            "latency.max_params, or look at the failed child runs' 'nas.error' tag.")
+    return done
+
+
+def _ordered(state: SearchState) -> list[Candidate]:
+    return [state.candidates[n] for n in sorted(state.candidates)]
+
+
+def check_search_config(config: Config) -> None:
+    """Refuse settings that cannot run before anything is created."""
+    s = config.search
+    if s.population_size < 2 or s.generations < 1:
+        raise SearchError(f"search.population_size = {s.population_size} and search.generations"
+                          f" = {s.generations}: expected at least 2 and 1.")
+    divisor = max(config.space.stem_strides) * 2 ** (config.space.num_blocks - 1)
+    if config.model.image_size % divisor:
+        raise SearchError(
+            f"model.image_size = {config.model.image_size} cannot be divided by every network of "
+            f"the space: with stem strides {list(config.space.stem_strides)} and "
+            f"{config.space.num_blocks} blocks it must be a multiple of {divisor}.")
+    if not math.isfinite(s.hv_ref_latency_ms) or s.hv_ref_latency_ms <= 0:
+        raise SearchError("search.hv_ref_latency_ms must be a positive number of milliseconds.")
+

@@ -1,0 +1,61 @@
+"""The Optuna study behind a search: NSGA-II sampler, durable storage, and resume checks."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import optuna
+from optuna.samplers import NSGAIISampler
+
+from nas.config import Config
+from nas.errors import UserError
+
+DIRECTIONS = ["maximize", "minimize"]  # val_miou, latency_ms
+OBJECTIVES = ["val_miou", "latency_ms"]
+
+
+def default_storage(tracking_uri: str) -> str:
+    """Next to a SQLite MLflow store (optuna.db in the same folder), else ./optuna.db."""
+    prefix = "sqlite:///"
+    if tracking_uri.startswith(prefix):
+        return f"{prefix}{Path(tracking_uri[len(prefix):]).resolve().parent / 'optuna.db'}"
+    return f"{prefix}{Path('optuna.db').resolve()}"
+
+
+def make_sampler(config: Config) -> NSGAIISampler:
+    s = config.search
+    return NSGAIISampler(population_size=s.population_size, mutation_prob=s.mutation_prob,
+                         crossover_prob=s.crossover_prob, swapping_prob=s.swapping_prob,
+                         seed=s.seed)
+
+
+def _space_signature(config: Config) -> str:
+    return json.dumps({"space": dataclasses.asdict(config.space),
+                       "image_size": config.model.image_size,
+                       "num_classes": config.model.num_classes}, sort_keys=True)
+
+
+def open_study(config: Config, storage: str) -> optuna.Study:
+    """Create the study, or load it to resume; a study made for another space is refused."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = config.search.study_name
+    try:
+        study = optuna.create_study(study_name=name, storage=storage,
+                                    sampler=make_sampler(config), directions=DIRECTIONS,
+                                    load_if_exists=True)
+    except Exception as err:  # noqa: BLE001 - storage URLs fail in many library-specific ways
+        raise UserError(f"search.storage = {storage!r}: cannot open the Optuna storage "
+                        f"({type(err).__name__}: {err}). Expected an SQLAlchemy URL such as "
+                        "sqlite:///optuna.db or postgresql://user:pass@host/db.") from None
+    signature = _space_signature(config)
+    stored = study.user_attrs.get("space_signature")
+    if stored is None:
+        study.set_user_attr("space_signature", signature)
+        study.set_user_attr("objectives", OBJECTIVES)
+    elif stored != signature:
+        raise UserError(
+            f"study '{name}' in {storage} was created for another search space, image size or "
+            "class count, so its trials cannot be continued. Pass a new "
+            "search.study_name (or restore the original space settings) to go on.")
+    return study

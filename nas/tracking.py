@@ -1,0 +1,137 @@
+"""Everything MLflow: experiments, candidate runs, ONNX models, stale runs, registry and aliases."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import mlflow
+import numpy as np
+import onnx
+from mlflow import MlflowClient
+from mlflow.entities import RunStatus
+from mlflow.models.signature import ModelSignature
+from mlflow.types import Schema, TensorSpec
+
+from nas.latency import INPUT_NAME, OUTPUT_NAME
+
+TAG_STUDY = "nas.study"
+TAG_KIND = "nas.kind"
+TAG_ARCHID = "nas.archid"
+ALIASES = ("pareto-best-iou", "pareto-fastest", "pareto-knee")
+MAX_PARAMS_PER_BATCH = 100
+
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", module="mlflow")
+
+
+def init_experiment(name: str) -> str:
+    """Select (creating if needed) the experiment; the first call creates or migrates the store."""
+    return mlflow.set_experiment(name).experiment_id
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=10)
+    except OSError:
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    """Log many params in batches (the store caps one batch)."""
+    items = [mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, params=items[i:i + MAX_PARAMS_PER_BATCH])
+
+
+def log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float],
+                step: int = 0) -> None:
+    now_ms = int(time.time() * 1000)
+    items = [mlflow.entities.Metric(k, float(v), now_ms, step) for k, v in metrics.items()
+             if v is not None and np.isfinite(v)]
+    for i in range(0, len(items), 500):
+        client.log_batch(run_id, metrics=items[i:i + 500])
+
+
+def onnx_signature(image_size: int, num_classes: int) -> ModelSignature:
+    """Input 'image' float32 (N,3,S,S) in [0, 1]; output 'logits' float32 (N,C,S,S)."""
+    inputs = Schema([TensorSpec(np.dtype(np.float32), (-1, 3, image_size, image_size),
+                                INPUT_NAME)])
+    outputs = Schema([TensorSpec(np.dtype(np.float32), (-1, num_classes, image_size,
+                                                        image_size), OUTPUT_NAME)])
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
+def log_onnx_model(onnx_model: bytes, image_size: int, num_classes: int,
+                   name: str = "model") -> str:
+    """Log an ONNX model (CPU provider, signature) to the active run; returns its model URI."""
+    info = mlflow.onnx.log_model(
+        onnx.load_from_string(onnx_model), name=name,
+        signature=onnx_signature(image_size, num_classes),
+        onnx_execution_providers=["CPUExecutionProvider"], save_as_external_data=False)
+    return info.model_uri
+
+
+def log_text(client: MlflowClient, run_id: str, text: str, artifact_file: str) -> None:
+    client.log_text(run_id, text, artifact_file)
+
+
+def log_files(client: MlflowClient, run_id: str, paths: Iterable[Path], artifact_dir: str = "") -> None:
+    for path in paths:
+        if path.is_dir():
+            client.log_artifacts(run_id, str(path), f"{artifact_dir}/{path.name}".strip("/"))
+        else:
+            client.log_artifact(run_id, str(path), artifact_dir or None)
+
+
+def close_stale_runs(client: MlflowClient, experiment_id: str, study: str,
+                     keep_run_id: str) -> list[str]:
+    """Runs of this study left RUNNING by a dead process are marked KILLED; returns their ids."""
+    runs = client.search_runs([experiment_id],
+                              filter_string=f"tags.`{TAG_STUDY}` = '{study}' "
+                                            "and attributes.status = 'RUNNING'",
+                              max_results=5000)
+    stale = [r.info.run_id for r in runs if r.info.run_id != keep_run_id]
+    for run_id in stale:
+        client.set_tag(run_id, "nas.closed_by", keep_run_id)
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+    return stale
+
+
+def register_version(client: MlflowClient, model_uri: str, name: str,
+                     tags: dict[str, Any]) -> str:
+    """Register `model_uri` under `name` (created if missing); returns the version."""
+    try:
+        client.get_registered_model(name)
+    except mlflow.exceptions.MlflowException:
+        client.create_registered_model(name, description=(
+            "Stacked-hourglass face segmentation networks (ONNX, input 'image' float32 "
+            "N x 3 x S x S in [0, 1], output 'logits' N x C x S x S) found by the NAS search."))
+    version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
+    return str(version.version)
+
+
+def registered_versions(client: MlflowClient, name: str) -> list:
+    try:
+        return list(client.search_model_versions(f"name = '{name}'", max_results=10000))
+    except mlflow.exceptions.MlflowException:
+        return []
+
+
+def set_aliases(client: MlflowClient, name: str, aliases: dict[str, str]) -> None:
+    for alias, version in aliases.items():
+        client.set_registered_model_alias(name, alias, version)
+
+
+def now() -> float:
+    return time.time()
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()

@@ -1,0 +1,370 @@
+"""Partial (search) and full (final) training of a segmentation model, and its evaluation."""
+from __future__ import annotations
+
+import math
+import queue
+import sys
+import threading
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from nas.config import TrainingConfig
+from nas.metrics import IGNORE_INDEX, confusion_matrix, iou_from_confusion
+
+T = TypeVar("T")
+PREFETCH_DEPTH = 3
+LOSS_CHECK_EVERY = 20  # steps between host syncs that read (and check) the losses
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class Evaluation:
+    """Quality of a model on one split; IoU from one confusion matrix over the split."""
+
+    loss: float
+    miou: float
+    per_class_iou: list[float]
+    confusion: np.ndarray
+
+
+@dataclass
+class TrainResult:
+    """Outcome of a partial training: validation quality and speed."""
+
+    miou: float
+    per_class_iou: list[float]
+    val_loss: float
+    train_loss: float
+    steps: int
+    train_seconds: float
+    samples_per_second: float
+    data_wait_seconds: float
+    device: str
+
+
+@dataclass
+class FullTrainResult:
+    """Outcome of a full training, measured with the best checkpoint (lowest val loss)."""
+
+    val_miou: float
+    val_per_class_iou: list[float]
+    val_loss: float
+    test_miou: float
+    test_per_class_iou: list[float]
+    test_loss: float
+    best_step: int
+    steps: int
+    train_seconds: float
+    samples_per_second: float
+    data_wait_seconds: float
+    device: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def select_device(name: str) -> torch.device:
+    """'auto' is the first GPU when there is one, else the CPU; other names are taken as is."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available.")
+    return device
+
+
+def setup_threads(num_threads: int) -> None:
+    """Set torch's intra-op threads; applied per call because worker processes are reused."""
+    if num_threads > 0:
+        torch.set_num_threads(num_threads)
+
+
+def _load_batch(split: Any, indices: np.ndarray, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Read one batch of a nas.facesynth.Split (memory-mapped arrays): float NCHW images in
+    [0, 1] when training on the CPU, pinned uint8 NHWC for a GPU; int64 labels."""
+    order = np.sort(indices)  # sorted fancy indexing reads the memmap front to back
+    images = torch.from_numpy(np.ascontiguousarray(split.images[order]))
+    labels = torch.from_numpy(np.ascontiguousarray(split.labels[order])).long()
+    if device.type == "cpu":
+        return images.permute(0, 3, 1, 2).float().div_(255.0).contiguous(), labels
+    return images.pin_memory(), labels.pin_memory()
+
+
+def _to_device(images: Tensor, labels: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Move a loaded batch to `device`; uint8 images are converted there (4x less to copy)."""
+    if images.dtype == torch.uint8:
+        images = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        images = images.contiguous()
+    return images, labels.to(device, non_blocking=True)
+
+
+def iterate_batches(
+    split: Any, batch_size: int, device: torch.device, seed: int | None, first_epoch: int = 0
+) -> Iterator[tuple[int, Tensor, Tensor]]:
+    """Yield (epoch, images, labels) forever from `first_epoch` on; one seeded permutation per
+    epoch, or the split's order when `seed` is None (then a single epoch)."""
+    size = len(split.images)
+    epoch = first_epoch
+    while True:
+        if seed is None:
+            order = np.arange(size)
+        else:
+            order = np.random.default_rng([seed, epoch]).permutation(size)
+        for start in range(0, size, batch_size):
+            yield (epoch, *_load_batch(split, order[start : start + batch_size], device))
+        if seed is None:
+            return
+        epoch += 1
+
+
+def prefetch(items: Iterator[T], depth: int | None = None) -> Iterator[T]:
+    """Yield `items`, produced up to `depth` (default PREFETCH_DEPTH; 0 = inline) ahead by a
+    background thread, so loading overlaps compute; its errors are re-raised here."""
+    depth = PREFETCH_DEPTH if depth is None else depth
+    if depth <= 0:
+        yield from items
+        return
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> None:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def work() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                put(("item", item))
+            put(("end", None))
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            put(("error", err))
+
+    worker = threading.Thread(target=work, name="batch-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _autocast(device: torch.device, amp: bool) -> torch.autocast:
+    return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, split: Any, num_classes: int, batch_size: int, device: torch.device,
+    amp: bool = False,
+) -> Evaluation:
+    """Mean cross-entropy over valid pixels and mIoU of one confusion matrix over `split`."""
+    was_training = model.training
+    model.eval()
+    use_amp = amp and device.type == "cuda"
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+    batches = prefetch(iterate_batches(split, batch_size, device, seed=None))
+    with closing(batches):
+        for _, images, labels in batches:
+            images, labels = _to_device(images, labels, device)
+            with _autocast(device, use_amp):
+                logits = model(images)
+            loss_sum += nn.functional.cross_entropy(
+                logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="sum"
+            )
+            cm += confusion_matrix(logits.argmax(dim=1), labels, num_classes)
+    model.train(was_training)
+    valid = int(cm.sum())
+    miou, per_class = iou_from_confusion(cm)
+    loss = float(loss_sum) / valid if valid else float("nan")
+    return Evaluation(loss, miou, per_class.tolist(), cm.cpu().numpy())
+
+
+def plan_steps(cfg: TrainingConfig, num_samples: int) -> tuple[int, int]:
+    """(total steps, steps per epoch): `epochs` may be fractional; `max_steps` > 0 caps it."""
+    per_epoch = math.ceil(num_samples / cfg.batch_size)
+    total = max(1, math.ceil(cfg.epochs * per_epoch))
+    if cfg.max_steps > 0:
+        total = min(total, cfg.max_steps)
+    return total, per_epoch
+
+
+class _Trainer:
+    """Adam + cross-entropy steps over the training split, with timing and loss checks."""
+
+    def __init__(self, model: nn.Module, cfg: TrainingConfig, device: torch.device) -> None:
+        self.model, self.cfg, self.device = model, cfg, device
+        self.amp = cfg.amp and device.type == "cuda"
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+        self.losses: list[float] = []
+        self._pending: list[Tensor] = []
+        self.data_wait_seconds = 0.0
+        self.hook_seconds = 0.0
+        self.samples = 0
+
+    def step(self, images: Tensor, labels: Tensor) -> None:
+        images, labels = _to_device(images, labels, self.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        with _autocast(self.device, self.amp):
+            loss = self.criterion(self.model(images), labels)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self._pending.append(loss.detach())
+        self.samples += len(labels)
+
+    def flush_losses(self) -> None:
+        """Copy pending losses to the host; raise TrainingDiverged at the first non-finite one."""
+        if not self._pending:
+            return
+        values = torch.stack(self._pending).float().cpu().tolist()
+        self._pending.clear()
+        for offset, value in enumerate(values):
+            if not math.isfinite(value):
+                step = len(self.losses) + offset + 1
+                raise TrainingDiverged(f"training loss is {value} at step {step}.")
+        self.losses.extend(values)
+
+    def run(self, split: Any, total: int, per_epoch: int, hook: Callable[[int], None]) -> float:
+        """Train `total` steps; call `hook(step)` after each; return seconds excluding hooks."""
+        self.model.train()
+        bar = tqdm(total=total, unit="step", disable=not sys.stderr.isatty(), leave=False)
+        batches = prefetch(iterate_batches(split, self.cfg.batch_size, self.device, self.cfg.seed))
+        start = time.perf_counter()
+        with closing(batches), bar:
+            for step in range(1, total + 1):
+                waited = time.perf_counter()
+                _, images, labels = next(batches)
+                self.data_wait_seconds += time.perf_counter() - waited
+                self.step(images, labels)
+                if step % LOSS_CHECK_EVERY == 0 or step % per_epoch == 0 or step == total:
+                    self.flush_losses()
+                    rate = self.samples / max(time.perf_counter() - start - self.hook_seconds, 1e-9)
+                    bar.set_postfix(loss=f"{self.losses[-1]:.4f}", samples_s=f"{rate:.1f}")
+                bar.update(1)
+                hooked = time.perf_counter()
+                hook(step)
+                self.hook_seconds += time.perf_counter() - hooked
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - start - self.hook_seconds
+
+
+def _prepare(model: nn.Module, cfg: TrainingConfig) -> torch.device:
+    """Threads, seed and device for one training call; moves `model` there."""
+    setup_threads(cfg.num_threads)
+    torch.manual_seed(cfg.seed)
+    device = select_device(cfg.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick kernels
+    model.to(device)
+    return device
+
+
+def train_partial(
+    model: nn.Module, splits: Any, cfg: TrainingConfig, num_classes: int
+) -> TrainResult:
+    """Archai's candidate score: Adam, no augmentation, `epochs` (or `max_steps`), then val mIoU."""
+    device = _prepare(model, cfg)
+    total, per_epoch = plan_steps(cfg, len(splits.train.images))
+    trainer = _Trainer(model, cfg, device)
+    seconds = trainer.run(splits.train, total, per_epoch, hook=lambda step: None)
+    val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
+    final_epoch = trainer.losses[(total - 1) // per_epoch * per_epoch :]
+    return TrainResult(
+        miou=val.miou, per_class_iou=val.per_class_iou, val_loss=val.loss,
+        train_loss=float(np.mean(final_epoch)), steps=total, train_seconds=seconds,
+        samples_per_second=trainer.samples / seconds,
+        data_wait_seconds=trainer.data_wait_seconds, device=str(device),
+    )
+
+
+def validation_steps(total: int, per_epoch: int, val_per_epoch: int) -> set[int]:
+    """Global steps after which to validate: `val_per_epoch` evenly spaced per epoch (or each
+    epoch's end when 0), and always the last step."""
+    count = max(val_per_epoch, 1)
+    points = {round(per_epoch * (k + 1) / count) for k in range(count)}
+    steps = {e * per_epoch + p for e in range(math.ceil(total / per_epoch)) for p in points}
+    return {s for s in steps if 0 < s <= total} | {total}
+
+
+def _metrics_row(
+    step: int, per_epoch: int, lr: float, train_loss: float, val: Evaluation,
+    class_names: Sequence[str] | None,
+) -> dict[str, float]:
+    row = {"step": step, "epoch": step / per_epoch, "lr": lr, "train_loss": train_loss,
+           "val_loss": val.loss, "val_miou": val.miou}
+    for index, iou in enumerate(val.per_class_iou):
+        name = class_names[index] if class_names else str(index)
+        row[f"val_iou_{name}"] = iou
+    return row
+
+
+def train_full(
+    model: nn.Module, splits: Any, cfg: TrainingConfig, num_classes: int, checkpoint_path: Path,
+    on_validation: Callable[[dict[str, float]], None] | None = None,
+    class_names: Sequence[str] | None = None,
+) -> FullTrainResult:
+    """Archai's final recipe: Adam + per-epoch ExponentialLR, `val_per_epoch` validations per
+    epoch, best state_dict by val loss saved to `checkpoint_path`, then val and test scores."""
+    device = _prepare(model, cfg)
+    total, per_epoch = plan_steps(cfg, len(splits.train.images))
+    trainer = _Trainer(model, cfg, device)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(trainer.optimizer, gamma=cfg.lr_gamma)
+    checkpoint_path = Path(checkpoint_path)
+    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+    at = validation_steps(total, per_epoch, cfg.val_per_epoch)
+    history: list[dict[str, float]] = []
+    best = {"loss": math.inf, "step": 0}
+
+    def hook(step: int) -> None:
+        if step in at:
+            trainer.flush_losses()
+            since = history[-1]["step"] if history else 0
+            val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
+            lr = trainer.optimizer.param_groups[0]["lr"]
+            row = _metrics_row(step, per_epoch, lr, float(np.mean(trainer.losses[int(since):])),
+                               val, class_names)
+            history.append(row)
+            if val.loss < best["loss"] or best["step"] == 0:
+                best.update(loss=val.loss, step=step)
+                torch.save(model.state_dict(), checkpoint_path)
+            if on_validation is not None:
+                on_validation(dict(row))
+        if step % per_epoch == 0:
+            scheduler.step()
+
+    seconds = trainer.run(splits.train, total, per_epoch, hook)
+    model.load_state_dict(torch.load(checkpoint_path, map_location=device))
+    val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
+    test = evaluate(model, splits.test, num_classes, cfg.batch_size, device, cfg.amp)
+    return FullTrainResult(
+        val_miou=val.miou, val_per_class_iou=val.per_class_iou, val_loss=val.loss,
+        test_miou=test.miou, test_per_class_iou=test.per_class_iou, test_loss=test.loss,
+        best_step=int(best["step"]), steps=total, train_seconds=seconds,
+        samples_per_second=trainer.samples / seconds,
+        data_wait_seconds=trainer.data_wait_seconds, device=str(device), history=history,
+    )
