@@ -1,5 +1,6 @@
 # `make search` and `make test` set everything up on a fresh clone; later runs reuse .venv.
-PYTHON ?= python3
+SYSTEM_PYTHON := $(shell command -v python3)
+PYTHON ?= $(SYSTEM_PYTHON)
 VENV := .venv
 PY := $(VENV)/bin/python
 # The stamp names the requirements' hash, so editing requirements.txt reinstalls.
@@ -19,14 +20,17 @@ $(STAMP): requirements.txt
 	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
 	touch $@
 
+# `mlflow run --env-manager local` runs `python`: the one in .venv/bin, first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
 search: $(STAMP)
-	$(VENV)/bin/mlflow run . -e search --env-manager local -P search_config=confs/quickstart.yaml
+	mlflow run . -e search --env-manager local -P search_config=confs/quickstart.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 ui: $(STAMP)
-	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 clean:
 	rm -rf $(VENV) .cache mlflow.db optuna.db mlartifacts outputs

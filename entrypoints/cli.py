@@ -5,6 +5,7 @@ import sys
 import textwrap
 from typing import Callable
 
+from nas.config import parse_overrides
 from nas.errors import UserError
 
 
@@ -18,3 +19,16 @@ def run_main(main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def free_overrides(rest: list[str]) -> dict[str, str]:
+    """Free `--a.b v`, `--a.b=v` or `a.b=v` items (as `mlflow run -P a.b=v` passes them)."""
+    items: list[str] = []
+    i = 0
+    while i < len(rest):
+        item = rest[i].removeprefix("--")
+        if "=" not in item and i + 1 < len(rest):
+            item, i = f"{item}={rest[i + 1]}", i + 1
+        items.append(item)
+        i += 1
+    return parse_overrides(items)

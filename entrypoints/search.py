@@ -6,8 +6,8 @@ import logging
 import sys
 from pathlib import Path
 
-from entrypoints.cli import run_main
-from nas.config import ConfigError, load_config, parse_overrides
+from entrypoints.cli import free_overrides, run_main
+from nas.config import ConfigError, load_config
 from nas.driver import run
 
 
@@ -25,24 +25,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
                         help="true: train candidates one at a time in this process")
     parser.add_argument("--seed", default="", help="sampler seed")
     args, rest = parser.parse_known_args(argv)
-    return args, _overrides(args, rest)
-
-
-def _overrides(args: argparse.Namespace, rest: list[str]) -> dict[str, str]:
-    """Named options and free `--a.b v`, `--a.b=v` or `a.b=v` items as dotted overrides."""
-    items: list[str] = []
-    i = 0
-    while i < len(rest):
-        item = rest[i].removeprefix("--")
-        if "=" not in item and i + 1 < len(rest):
-            item, i = f"{item}={rest[i + 1]}", i + 1
-        items.append(item)
-        i += 1
     named = {"data.dataset_dir": args.dataset_dir, "search.gpus_per_job": args.gpus_per_job,
              "search.serial_training": args.serial_training, "search.seed": args.seed}
     overrides = {k: v for k, v in named.items() if v != ""}
-    overrides.update(parse_overrides(items))
-    return overrides
+    overrides.update(free_overrides(rest))
+    return args, overrides
 
 
 def main(argv: list[str] | None = None) -> int:

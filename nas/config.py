@@ -80,6 +80,7 @@ class LatencyConfig:
     max_runs: int = 300
     target_seconds: float = 3.0
     opset: int = 18
+    exporter: str = "dynamo"
     max_latency_ms: float = 0.0
     max_params: int = 0
 
@@ -109,6 +110,7 @@ class TrackingConfig:
 
     experiment_name: str = "hourglass-nas"
     registered_model: str = "face-seg-hourglass"
+    trained_model: str = "face-seg-hourglass-trained"
 
 
 def _final_training() -> TrainingConfig:
@@ -207,7 +209,18 @@ def load_config(
             config = _merge(config, _nest(dotted, value), "")
         except ConfigError as err:
             raise ConfigError(f"override {dotted}={value!r}: {err}") from None
+    _check_choices(config)
     return config
+
+
+CHOICES = {"latency.exporter": ("dynamo", "torchscript")}
+
+
+def _check_choices(config: Config) -> None:
+    flat = flatten_config(config)
+    for key, allowed in CHOICES.items():
+        if flat[key] not in allowed:
+            raise ConfigError(f"{key} = {flat[key]!r}; expected one of {list(allowed)}.")
 
 
 def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,6 @@ from nas.study import default_storage, open_study
 from nas.tracking import TAG_KIND, TAG_STUDY
 
 log = logging.getLogger(__name__)
-
-
-def _experiment_id(config: Config) -> str:
-    """`mlflow run` hands us its run (MLFLOW_RUN_ID): children go to that run's experiment."""
-    run_id = os.environ.get("MLFLOW_RUN_ID")
-    if run_id:
-        return mlflow.MlflowClient().get_run(run_id).info.experiment_id
-    return tracking.init_experiment(config.tracking.experiment_name)
 
 
 def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str) -> None:
@@ -52,7 +43,8 @@ def job_template(config: Config, splits: Splits) -> dict[str, Any]:
     return {"dataset_dir": splits.source, "cache_dir": str(Path(config.data.cache_dir).resolve()),
             "split_sizes": (len(splits.train.ids), len(splits.val.ids), len(splits.test.ids)),
             "image_size": config.model.image_size, "num_classes": config.model.num_classes,
-            "training": training, "opset": config.latency.opset}
+            "training": training, "opset": config.latency.opset,
+            "exporter": config.latency.exporter}
 
 
 def run(config: Config, output_dir: Path) -> dict[str, Any]:
@@ -60,7 +52,7 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
     check_search_config(config)
     splits = load_data(config.data, config.model.image_size)
     storage = config.search.storage or default_storage(tracking.tracking_uri())
-    experiment_id = _experiment_id(config)
+    experiment_id = tracking.experiment_for(config.tracking.experiment_name)
     study = open_study(config, storage)
     output_dir.mkdir(parents=True, exist_ok=True)
     executor = make_executor(config.search)

@@ -34,6 +34,7 @@ class Job:
     num_classes: int
     training: TrainingConfig
     opset: int
+    exporter: str
 
 
 @dataclass
@@ -63,7 +64,7 @@ def _train(job: Job) -> tuple[dict[str, float], list[float], bytes]:
                "train_seconds": result.train_seconds,
                "train_samples_per_second": result.samples_per_second,
                "data_wait_seconds": result.data_wait_seconds}
-    return metrics, result.per_class_iou, export_onnx(model, job.image_size, job.opset)
+    return metrics, result.per_class_iou, export_onnx(model, job.image_size, job.opset, job.exporter)
 
 
 def evaluate_job(job: Job) -> Outcome:

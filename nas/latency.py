@@ -1,6 +1,7 @@
 """ONNX export of a network and its ONNX Runtime CPU latency: fixed threads, warm-up, median of many."""
 from __future__ import annotations
 
+import io
 import logging
 import platform
 import time
@@ -49,17 +50,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def export_onnx(model: nn.Module, image_size: int, opset: int) -> bytes:
-    """One self-contained ONNX model (weights inside), from the dynamo exporter: input 'image'
-    (N,3,S,S) float in [0, 1], output 'logits' (N,C,S,S), N dynamic; `model` is put in eval mode."""
+def export_onnx(model: nn.Module, image_size: int, opset: int, exporter: str = "dynamo") -> bytes:
+    """One self-contained ONNX model (weights inside): input 'image' (N,3,S,S) float in [0, 1],
+    output 'logits' (N,C,S,S), N dynamic; `model` is put in eval mode. `exporter` is "dynamo"
+    (torch.export, about 3 s a model here) or "torchscript" (deprecated, about 0.3 s)."""
     model = model.eval().cpu()
     example = (torch.zeros(1, 3, image_size, image_size),)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    names = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME], "verbose": False,
+             "opset_version": opset}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(model, example, dynamo=True, external_data=False,
-                                    opset_version=opset, input_names=[INPUT_NAME],
-                                    output_names=[OUTPUT_NAME], verbose=False,
+        if exporter == "torchscript":
+            buffer = io.BytesIO()
+            torch.onnx.export(model, example, buffer, dynamo=False, **names,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+            return buffer.getvalue()
+        program = torch.onnx.export(model, example, dynamo=True, external_data=False, **names,
                                     dynamic_shapes=({0: torch.export.Dim("batch")},))
     return program.model_proto.SerializeToString()
 
@@ -105,5 +112,6 @@ def measure_genome_latency(genome: Genome, num_classes: int, image_size: int,
     """Build the genome's network, export it and time it: what the search does per candidate."""
     check_image_size(genome, image_size)
     torch.manual_seed(0)
-    onnx_model = export_onnx(StackedHourglass(genome, num_classes), image_size, cfg.opset)
+    onnx_model = export_onnx(StackedHourglass(genome, num_classes), image_size, cfg.opset,
+                             cfg.exporter)
     return measure_onnx_latency(onnx_model, image_size, cfg)

@@ -121,6 +121,8 @@ def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candid
     c.latency_ms, c.latency_p90_ms = latency.latency_ms, latency.latency_p90_ms
     c.latency_iqr_ms = latency.latency_iqr_ms
     state.listener.candidate_started(c, trial.params, latency.as_dict())
+    log.info("generation %d trial %d %s: %.3f ms, %d params", generation, trial.number,
+             c.archid[:8], c.latency_ms, c.num_params)
     return c
 
 
@@ -133,6 +135,8 @@ def _finish_trained(state: SearchState, trial: optuna.Trial, c: Candidate, outco
     if outcome.ok:
         c.state, c.val_miou = "complete", outcome.metrics["val_miou"]
         c.train_seconds = outcome.metrics["train_seconds"]
+        log.info("trial %d %s trained: val mIoU %.4f in %.1f s", c.trial_number, c.archid[:8],
+                 c.val_miou, c.train_seconds)
     else:
         c.state, c.error = "failed", outcome.error
         log.warning("candidate %s (trial %d) failed: %s", c.archid[:8], c.trial_number,
@@ -182,6 +186,7 @@ def run_generation(state: SearchState, generation: int) -> None:
         c = _measure(state, trial, generation)
         if any(v > 0 for v in _constraints(state, c).values()):
             c.state = "infeasible"
+            log.info("trial %d %s is over budget: not trained", c.trial_number, c.archid[:8])
             state.listener.candidate_finished(c)
             _tell(state, trial, c)
             known[c.archid] = c

@@ -2,6 +2,7 @@
 the parent run, and the final Pareto front in the Model Registry with aliases."""
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,6 +19,7 @@ from nas.pareto import dominates, hypervolume, knee, pareto_front
 from nas.report import state_table, write_generation_files, write_plots
 from nas.tracking import TAG_ARCHID, TAG_KIND, TAG_STUDY
 
+log = logging.getLogger(__name__)
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
 
@@ -118,6 +120,8 @@ class SearchTracker:
         for state in ("complete", "infeasible", "failed", "duplicate"):
             metrics[f"num_{state}"] = sum(c.state == state for c in candidates)
         tracking.log_metrics(self.client, self.parent_run_id, metrics, step=generation)
+        log.info("generation %d done: front of %d, hypervolume %.4f, best mIoU %.4f",
+                 generation, len(front), metrics["hypervolume"], metrics["best_miou"])
         hours = (tracking.now() - self.start_time) / 3600
         table = state_table(candidates, front, closest_parents(candidates, params), hours)
         paths = write_generation_files(self.output_dir, generation, table, front)

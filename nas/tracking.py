@@ -34,6 +34,14 @@ def init_experiment(name: str) -> str:
     return mlflow.set_experiment(name).experiment_id
 
 
+def experiment_for(name: str) -> str:
+    """`mlflow run` hands us its run (MLFLOW_RUN_ID): use that run's experiment; else `name`."""
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if run_id:
+        return MlflowClient().get_run(run_id).info.experiment_id
+    return init_experiment(name)
+
+
 def git_commit(root: Path) -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,

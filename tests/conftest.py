@@ -17,3 +17,9 @@ PUBLISHED = sorted((ROOT / "archs").glob("*.json"))
 def small_space() -> SpaceConfig:
     """The hourglass space with few channels, so random networks train in milliseconds."""
     return SpaceConfig(base_channels=(4, 8), ch_factors=(0.8, 1.0, 1.5))
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of generated and decoded synthetic faces shared by the whole session."""
+    return tmp_path_factory.mktemp("data-cache")

@@ -1,0 +1,152 @@
+"""The search loop with a stub executor: dedup, constraint gating, failures, generation counts."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+
+from nas import driver
+from nas.archjson import parse_arch
+from nas.config import Config, load_config
+from nas.evaluation import Job, Outcome
+from nas.latency import export_onnx
+from nas.model import StackedHourglass
+from nas.search import SearchError
+from tests.conftest import ROOT
+
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def stub_miou(archid: str) -> float:
+    """A fixed, distinct 'mIoU' per architecture."""
+    return 0.2 + 0.6 * int(archid[:6], 16) / 0xFFFFFF
+
+
+class StubExecutor:
+    """Scores each job by its archid instead of training; the ONNX model is the untrained net."""
+
+    description = "stub"
+
+    def __init__(self, fail_trials: tuple[int, ...] = ()):
+        self.seen: list[str] = []
+        self.fail_trials = set(fail_trials)
+
+    def run(self, jobs: list[Job]):
+        for job in jobs:
+            self.seen.append(job.archid)
+            if job.trial_number in self.fail_trials:
+                yield Outcome(job.trial_number, job.archid, False, "RuntimeError: boom\n...")
+                continue
+            genome = parse_arch(json.loads(job.arch_json), "stub")
+            onnx_model = export_onnx(StackedHourglass(genome, job.num_classes), job.image_size,
+                                     job.opset, job.exporter)
+            miou = stub_miou(job.archid)
+            yield Outcome(job.trial_number, job.archid, True,
+                          metrics={"val_miou": miou, "train_seconds": 0.0},
+                          per_class_iou=[miou] * job.num_classes, onnx_model=onnx_model)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    mlflow.set_tracking_uri(uri)
+    return tmp_path
+
+
+def tiny_config(cache: Path, **overrides: object) -> Config:
+    return load_config([TINY], {"data.cache_dir": str(cache), **overrides})
+
+
+def run_with(executor: StubExecutor, config: Config, out: Path, monkeypatch) -> dict:
+    monkeypatch.setattr(driver, "make_executor", lambda search: executor)
+    return driver.run(config, out)
+
+
+def _study(store: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{store / 'optuna.db'}")
+
+
+def _child_runs(name: str):
+    runs = mlflow.search_runs(search_all_experiments=True, filter_string=(
+        f"tags.`nas.study` = '{name}' and tags.`nas.kind` = 'candidate'"))
+    return runs
+
+
+NARROW = {"space.base_channels": "[4]", "space.ch_factors": "[1.0]", "space.ops": "[conv3x3]",
+          "space.max_down_layers": 1, "space.max_up_layers": 1, "search.population_size": 8,
+          "search.generations": 3, "search.study_name": "narrow"}
+
+
+def test_duplicates_are_never_trained_twice(store, data_cache, monkeypatch) -> None:
+    executor = StubExecutor()
+    summary = run_with(executor, tiny_config(data_cache, **NARROW), store / "out", monkeypatch)
+    trials = _study(store, "narrow").get_trials()
+    assert len(trials) == 24  # 3 generations of 8
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    records = [t.user_attrs["nas"] for t in trials]
+    assert len(executor.seen) == len(set(executor.seen)) == len({r["archid"] for r in records})
+    duplicates = [r for r in records if r["state"] == "duplicate"]
+    assert duplicates, "a 16-genome space with 24 trials must repeat itself"
+    for r, t in zip(records, trials):
+        assert math.isclose(t.values[0], stub_miou(r["archid"]))
+    runs = _child_runs("narrow")
+    assert (runs["tags.nas.duplicate_of"].notna()).sum() == len(duplicates)
+    assert len(summary["versions"]) >= 1
+
+
+def test_over_budget_candidates_are_logged_but_not_trained(store, data_cache, monkeypatch) -> None:
+    executor = StubExecutor()
+    config = tiny_config(data_cache, **{"latency.max_params": 10000, "search.study_name": "budget",
+                                        "search.generations": 3})
+    run_with(executor, config, store / "out", monkeypatch)
+    trials = _study(store, "budget").get_trials()
+    infeasible = [t for t in trials if t.user_attrs["nas"]["state"] == "infeasible"]
+    assert infeasible and len(infeasible) < len(trials)
+    for t in infeasible:
+        assert t.user_attrs["nas"]["num_params"] > 10000
+        assert t.user_attrs["nas"]["archid"] not in executor.seen
+        assert t.system_attrs["constraints:num_params"] > 0
+    runs = _child_runs("budget")
+    assert (runs["tags.nas.feasible"] == "false").sum() == len(infeasible)
+    assert set(runs.loc[runs["tags.nas.feasible"] == "false", "status"]) == {"FINISHED"}
+
+
+def test_failing_candidate_is_told_fail_and_search_goes_on(store, data_cache, monkeypatch) -> None:
+    executor = StubExecutor(fail_trials=(1,))
+    summary = run_with(executor, tiny_config(data_cache, **{"search.study_name": "failing"}),
+                       store / "out", monkeypatch)
+    trials = _study(store, "failing").get_trials()
+    assert trials[1].state == optuna.trial.TrialState.FAIL
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) >= 7
+    failed = _child_runs("failing").query("status == 'FAILED'")
+    assert len(failed) == 1 and failed["tags.nas.error"].iloc[0].startswith("RuntimeError: boom")
+    assert summary["versions"]
+
+
+def test_every_candidate_failing_ends_with_a_clear_error(store, data_cache, monkeypatch) -> None:
+    executor = StubExecutor(fail_trials=tuple(range(100)))
+    config = tiny_config(data_cache, **{"search.study_name": "allfail", "search.generations": 1})
+    with pytest.raises(SearchError, match="no candidate was trained successfully"):
+        run_with(executor, config, store / "out", monkeypatch)
+
+
+def test_generation_files_and_parent_metrics(store, data_cache, monkeypatch) -> None:
+    summary = run_with(StubExecutor(), tiny_config(data_cache, **{"search.study_name": "files"}),
+                       store / "out", monkeypatch)
+    out = store / "out"
+    for k in (0, 1):
+        assert (out / f"search_state_{k}.csv").is_file()
+        assert any((out / f"pareto_models_iter_{k}").glob("*.json"))
+    assert (out / "pareto_evolution.png").stat().st_size > 1000
+    history = mlflow.MlflowClient().get_metric_history(summary["run_id"], "hypervolume")
+    assert [m.step for m in history] == [0, 1]
+    assert history[1].value >= history[0].value > 0
