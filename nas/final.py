@@ -114,7 +114,7 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
         latency = measure_onnx_latency(onnx_model, config.model.image_size, config.latency)
         metrics = {**_final_metrics(result), "latency_ms": latency.latency_ms,
                    "latency_p90_ms": latency.latency_p90_ms}
-        mlflow.log_metrics(metrics)
+        mlflow.log_metrics(metrics, step=result.steps)  # the best checkpoint, after the last step
         model_uri = tracking.log_onnx_model(onnx_model, config.model.image_size,
                                             config.model.num_classes)
         mlflow.log_artifact(str(output_dir / "best.pt"), "weights")

@@ -1,0 +1,49 @@
+"""Serial and Ray execution of real candidate trainings give the same results for the same seed."""
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import pytest
+
+from nas.archjson import arch_json, archid
+from nas.config import SearchConfig, load_config
+from nas.driver import job_template
+from nas.evaluation import Job
+from nas.execution import RayExecutor, SerialExecutor
+from nas.facesynth import load_data
+from nas.space import random_genome
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def jobs(data_cache) -> list[Job]:
+    config = load_config([ROOT / "tests" / "data" / "tiny.yaml"],
+                         {"data.cache_dir": str(data_cache)})
+    template = job_template(config, load_data(config.data, config.model.image_size))
+    genomes = [random_genome(config.space, random.Random(seed)) for seed in (1, 2, 3)]
+    made = [Job(trial_number=i, archid=archid(g), arch_json=arch_json(g), **template)
+            for i, g in enumerate(genomes)]
+    # the third job points at a folder that does not exist: it must fail, not stop the run
+    made[2] = dataclasses.replace(made[2], dataset_dir=str(data_cache / "missing"))
+    return made
+
+
+def test_ray_and_serial_give_the_same_results(jobs: list[Job], monkeypatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    serial = {o.trial_number: o for o in SerialExecutor().run(jobs)}
+    executor = RayExecutor(SearchConfig(gpus_per_job=0.5, cpus_per_job=1))
+    try:
+        assert executor.num_gpus == 0.0  # no GPU here: never ask Ray for one
+        parallel = {o.trial_number: o for o in executor.run(jobs)}
+    finally:
+        executor.close()
+    assert sorted(parallel) == [0, 1, 2]
+    for number in (0, 1):
+        assert serial[number].ok and parallel[number].ok
+        assert serial[number].metrics["val_miou"] == parallel[number].metrics["val_miou"]
+        assert serial[number].metrics["val_loss"] == parallel[number].metrics["val_loss"]
+        assert serial[number].per_class_iou == parallel[number].per_class_iou
+        assert len(parallel[number].onnx_model) > 1000
+    for outcome in (serial[2], parallel[2]):
+        assert not outcome.ok and "DataError" in outcome.error and "missing" in outcome.error

@@ -1,0 +1,76 @@
+"""Kill a search mid-generation, run it again: it continues and the final front is complete."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import optuna
+
+from tests.conftest import ROOT
+
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def _command(tmp: Path, cache: Path) -> list[str]:
+    return [sys.executable, "-m", "entrypoints.search", "--search-config", str(TINY),
+            "--serial-training", "true", "--output-dir", str(tmp / "out"),
+            "--data.cache_dir", str(cache), "--search.generations", "3",
+            "--search.study_name", "resume"]
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+               PYTHONPATH=str(ROOT))
+    env.pop("MLFLOW_RUN_ID", None)
+    return env
+
+
+def _complete_trials(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return conn.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _kill_mid_generation_1(tmp: Path, cache: Path) -> None:
+    proc = subprocess.Popen(_command(tmp, cache), cwd=tmp, env=_env(tmp),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 150
+    while _complete_trials(tmp / "optuna.db") < 5 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the search ended before it could be killed"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+def test_resume_after_kill(tmp_path: Path, data_cache: Path) -> None:
+    _kill_mid_generation_1(tmp_path, data_cache)
+    assert 5 <= _complete_trials(tmp_path / "optuna.db") < 12
+    done = subprocess.run(_command(tmp_path, data_cache), cwd=tmp_path, env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    trials = study.get_trials()
+    assert len(trials) == 12 and all(t.state.is_finished() for t in trials)
+    assert sorted(t.user_attrs["generation"] for t in trials) == [0] * 4 + [1] * 4 + [2] * 4
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert "RUNNING" not in set(runs["status"])
+    assert (runs["status"] == "KILLED").sum() >= 1  # at least the dead search's parent run
+    trained = runs[(runs["tags.nas.state"] == "complete") & (runs["status"] == "FINISHED")]
+    assert trained["tags.nas.archid"].is_unique  # nothing finished was trained again
+    client = mlflow.MlflowClient()
+    best = client.get_model_version_by_alias("face-seg-hourglass", "pareto-best-iou")
+    assert best.tags["nas.study"] == "resume"
+    assert len(list((tmp_path / "out").glob("search_state_*.csv"))) == 3

@@ -1,0 +1,114 @@
+"""End to end through `mlflow run`: search on a tiny config (Ray), then train a registered model,
+then load both registered models in fresh processes and segment an image."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+SEGMENT = """
+import sys, numpy as np, mlflow
+from PIL import Image
+image = Image.open(sys.argv[2]).convert("RGB").resize((64, 64), Image.BILINEAR)
+batch = (np.asarray(image, np.float32) / 255.0).transpose(2, 0, 1)[None]
+logits = mlflow.pyfunc.load_model(sys.argv[1]).predict(batch)["logits"]
+labels = logits.argmax(1)
+assert labels.shape == (1, 64, 64) and 0 <= labels.min() and labels.max() <= 18
+print("segmented", sorted(set(labels.ravel().tolist())))
+"""
+
+
+def _mlflow_run(tmp: Path, entry: str, params: dict[str, str]) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    env.pop("MLFLOW_RUN_ID", None)
+    command = [str(Path(sys.executable).parent / "mlflow"), "run", str(ROOT), "-e", entry,
+               "--env-manager", "local", "--experiment-name", "smoke"]
+    for key, value in params.items():
+        command += ["-P", f"{key}={value}"]
+    return subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=400)
+
+
+def _segment(tmp: Path, model_uri: str, image: Path) -> str:
+    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
+    proc = subprocess.run([sys.executable, "-c", SEGMENT, model_uri, str(image)], cwd=tmp,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, data_cache) -> Path:
+    tmp = tmp_path_factory.mktemp("smoke")
+    proc = _mlflow_run(tmp, "search", {"search_config": str(TINY), "output_dir": str(tmp / "out"),
+                                       "data.cache_dir": str(data_cache)})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return tmp
+
+
+def test_search_parent_and_child_runs(searched: Path) -> None:
+    mlflow.set_tracking_uri(f"sqlite:///{searched / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["smoke"])
+    parent = runs[runs["tags.nas.kind"] == "search"]
+    assert len(parent) == 1 and parent["status"].iloc[0] == "FINISHED"
+    assert parent["params.search.population_size"].iloc[0] == "4"
+    assert parent["params.data.digest"].iloc[0]
+    children = runs[runs["tags.nas.kind"] == "candidate"]
+    assert len(children) == 8
+    assert set(children["tags.mlflow.parentRunId"]) == {parent["run_id"].iloc[0]}
+    assert children["tags.mlflow.runName"].str.match(r"g0[01]-[0-9a-f]{8}").all()
+    trained = children[children["tags.nas.state"] == "complete"]
+    assert trained["metrics.val_miou"].between(0, 1).all()
+    assert (trained["metrics.latency_ms"] > 0).all() and (trained["metrics.num_params"] > 0).all()
+    assert "params.hg0.down0.op0" in children and "metrics.val_iou_skin" in children
+    assert set(children["tags.nas.pareto"]) <= {"true", "false"}
+    client = mlflow.MlflowClient()
+    hv = client.get_metric_history(parent["run_id"].iloc[0], "hypervolume")
+    assert [m.step for m in hv] == [0, 1]
+
+
+def test_search_files(searched: Path) -> None:
+    out = searched / "out"
+    state = pd.read_csv(out / "search_state_1.csv")
+    assert len(state) == 8
+    assert {"archid", "val_miou", "latency_ms", "iteration_num", "is_pareto"} <= set(state.columns)
+    front = set(state.loc[state["is_pareto"], "archid"])
+    assert {p.stem for p in (out / "pareto_models_iter_1").glob("*.json")} == front
+    assert (out / "pareto_evolution.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<svg" in (out / "pareto_evolution.html").read_text()
+
+
+def test_registered_front_loads_and_segments(searched: Path, data_cache: Path) -> None:
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{searched / 'mlflow.db'}")
+    versions = client.search_model_versions("name = 'face-seg-hourglass'")
+    assert versions and all(v.tags["nas.study"] == "tiny" for v in versions)
+    for alias in ("pareto-best-iou", "pareto-fastest", "pareto-knee"):
+        assert client.get_model_version_by_alias("face-seg-hourglass", alias).version
+    image = next(data_cache.glob("synthetic/*/000000.png"))
+    assert "segmented" in _segment(searched, "models:/face-seg-hourglass@pareto-best-iou", image)
+
+
+def test_train_a_registered_model(searched: Path, data_cache: Path) -> None:
+    proc = _mlflow_run(searched, "train", {
+        "arch": "models:/face-seg-hourglass@pareto-knee", "config": str(TINY), "epochs": "1",
+        "output_dir": str(searched / "train"), "final_training.val_per_epoch": "2",
+        "data.cache_dir": str(data_cache)})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert {"model.onnx", "model.pt", "metrics.json", "history.csv"} <= {
+        p.name for p in (searched / "train").iterdir()}
+    mlflow.set_tracking_uri(f"sqlite:///{searched / 'mlflow.db'}")
+    run = mlflow.search_runs(experiment_names=["smoke"], filter_string="tags.`nas.kind` = 'train'")
+    assert len(run) == 1 and 0 <= run["metrics.test_miou"].iloc[0] <= 1
+    history = mlflow.MlflowClient().get_metric_history(run["run_id"].iloc[0], "val_miou")
+    steps = sorted(m.step for m in history)
+    assert len(steps) >= 3 and steps[0] < steps[-1]
+    image = next(data_cache.glob("synthetic/*/000001.png"))
+    assert "segmented" in _segment(searched, "models:/face-seg-hourglass-trained@newest", image)
