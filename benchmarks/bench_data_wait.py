@@ -14,8 +14,12 @@ from typing import Any
 import torch
 from torch import nn
 
-import nas.training
+import nas.batches
+from nas.archjson import read_arch
 from nas.config import Config, load_config, parse_overrides
+from nas.facesynth import load_data
+from nas.model import StackedHourglass
+from nas.space import random_genome
 from nas.training import TrainResult, train_partial
 
 TARGET_SHARE = 0.05
@@ -44,32 +48,19 @@ def build_config(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides)
 
 
-def load_splits(config: Config) -> Any:
-    """Splits of the configured data set (a decoded, memory-mapped cache)."""
-    # nas.facesynth is written alongside this script; its entry point is load_data. If its
-    # signature differs from (DataConfig, image_size), adapt this one call.
-    from nas.facesynth import load_data
-
-    return load_data(config.data, config.model.image_size)
-
-
 def build_model(args: argparse.Namespace, config: Config) -> nn.Module:
     """The model to train: a StackedHourglass from --arch (or a seeded random genome), or a
     two-layer conv net when --model tiny (then the timing is dominated by data loading)."""
     classes = config.model.num_classes
     if args.model == "tiny":
         return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, classes, 1))
-    from nas.archjson import read_arch
-    from nas.model import StackedHourglass
-    from nas.space import random_genome
-
     torch.manual_seed(config.partial_training.seed)
     genome = read_arch(args.arch) if args.arch else random_genome(config.space, random.Random(0))
     return StackedHourglass(genome, num_classes=classes)
 
 
 def run_once(args: argparse.Namespace, config: Config, splits: Any, depth: int) -> TrainResult:
-    nas.training.PREFETCH_DEPTH = depth  # module default read by nas.training.prefetch
+    nas.batches.PREFETCH_DEPTH = depth  # module default read by nas.batches.prefetch
     # As many epochs as steps, so that max_steps alone sets the length of the run.
     cfg = dataclasses.replace(config.partial_training, epochs=float(args.max_steps),
                               max_steps=args.max_steps)
@@ -88,11 +79,11 @@ def main() -> None:
     args = parse_args()
     config = build_config(args)
     started = time.perf_counter()
-    splits = load_splits(config)
+    splits = load_data(config.data, config.model.image_size)
     print(f"data: {len(splits.train.images)} train images of shape "
           f"{tuple(splits.train.images.shape[1:])} from {splits.source} "
           f"(loaded in {time.perf_counter() - started:.1f} s)")
-    depth = nas.training.PREFETCH_DEPTH
+    depth = nas.batches.PREFETCH_DEPTH
     share = report("prefetch", run_once(args, config, splits, depth))
     if args.compare:
         inline = report("no prefetch", run_once(args, config, splits, 0))

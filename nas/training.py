@@ -2,25 +2,22 @@
 from __future__ import annotations
 
 import math
-import queue
 import sys
-import threading
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from nas.batches import iterate_batches, prefetch, to_device
 from nas.config import TrainingConfig
 from nas.metrics import IGNORE_INDEX, confusion_matrix, iou_from_confusion
 
-T = TypeVar("T")
-PREFETCH_DEPTH = 3
 LOSS_CHECK_EVERY = 20  # steps between host syncs that read (and check) the losses
 
 
@@ -88,87 +85,6 @@ def setup_threads(num_threads: int) -> None:
         torch.set_num_threads(num_threads)
 
 
-def _load_batch(split: Any, indices: np.ndarray, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Read one batch of a nas.facesynth.Split (memory-mapped arrays): float NCHW images in
-    [0, 1] when training on the CPU, pinned uint8 NHWC for a GPU; int64 labels."""
-    order = np.sort(indices)  # sorted fancy indexing reads the memmap front to back
-    images = torch.from_numpy(np.ascontiguousarray(split.images[order]))
-    labels = torch.from_numpy(np.ascontiguousarray(split.labels[order])).long()
-    if device.type == "cpu":
-        return images.permute(0, 3, 1, 2).float().div_(255.0).contiguous(), labels
-    return images.pin_memory(), labels.pin_memory()
-
-
-def _to_device(images: Tensor, labels: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Move a loaded batch to `device`; uint8 images are converted there (4x less to copy)."""
-    if images.dtype == torch.uint8:
-        images = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
-        images = images.contiguous()
-    return images, labels.to(device, non_blocking=True)
-
-
-def iterate_batches(
-    split: Any, batch_size: int, device: torch.device, seed: int | None, first_epoch: int = 0
-) -> Iterator[tuple[int, Tensor, Tensor]]:
-    """Yield (epoch, images, labels) forever from `first_epoch` on; one seeded permutation per
-    epoch, or the split's order when `seed` is None (then a single epoch)."""
-    size = len(split.images)
-    epoch = first_epoch
-    while True:
-        if seed is None:
-            order = np.arange(size)
-        else:
-            order = np.random.default_rng([seed, epoch]).permutation(size)
-        for start in range(0, size, batch_size):
-            yield (epoch, *_load_batch(split, order[start : start + batch_size], device))
-        if seed is None:
-            return
-        epoch += 1
-
-
-def prefetch(items: Iterator[T], depth: int | None = None) -> Iterator[T]:
-    """Yield `items`, produced up to `depth` (default PREFETCH_DEPTH; 0 = inline) ahead by a
-    background thread, so loading overlaps compute; its errors are re-raised here."""
-    depth = PREFETCH_DEPTH if depth is None else depth
-    if depth <= 0:
-        yield from items
-        return
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> None:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.05)
-                return
-            except queue.Full:
-                continue
-
-    def work() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                put(("item", item))
-            put(("end", None))
-        except BaseException as err:  # handed to the consumer, which re-raises it
-            put(("error", err))
-
-    worker = threading.Thread(target=work, name="batch-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = slots.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
-
-
 def _autocast(device: torch.device, amp: bool) -> torch.autocast:
     return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp)
 
@@ -187,7 +103,7 @@ def evaluate(
     batches = prefetch(iterate_batches(split, batch_size, device, seed=None))
     with closing(batches):
         for _, images, labels in batches:
-            images, labels = _to_device(images, labels, device)
+            images, labels = to_device(images, labels, device)
             with _autocast(device, use_amp):
                 logits = model(images)
             loss_sum += nn.functional.cross_entropy(
@@ -226,7 +142,7 @@ class _Trainer:
         self.samples = 0
 
     def step(self, images: Tensor, labels: Tensor) -> None:
-        images, labels = _to_device(images, labels, self.device)
+        images, labels = to_device(images, labels, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         with _autocast(self.device, self.amp):
             loss = self.criterion(self.model(images), labels)

@@ -12,9 +12,10 @@ from torch import nn
 
 from nas.config import TrainingConfig
 from nas.metrics import confusion_matrix, iou_from_confusion
+from nas.batches import iterate_batches, prefetch
 from nas.training import (
-    TrainingDiverged, evaluate, iterate_batches, plan_steps, prefetch, select_device,
-    train_full, train_partial, validation_steps,
+    TrainingDiverged, evaluate, plan_steps, select_device, train_full, train_partial,
+    validation_steps,
 )
 
 NUM_CLASSES = 3
