@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         aliases = [a for a, v in summary["aliases"].items() if v == version]
         print(f"  version {version:>3}  {archid}  mIoU {c.val_miou:.4f}  "
               f"{c.latency_ms:8.3f} ms  {' '.join(aliases)}")
+    print(f"majority-class baseline mIoU on the validation split: {summary['baseline_miou']:.4f}")
     print(f"files in {args.output_dir}; MLflow parent run {summary['run_id']}")
     return 0
 

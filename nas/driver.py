@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import yaml
 
 from nas import tracking
 from nas.config import Config, config_to_dict, flatten_config
 from nas.execution import PROJECT_ROOT, make_executor
 from nas.facesynth import Splits, load_data
+from nas.metrics import majority_baseline_miou
 from nas.search import SearchState, check_search_config, run_search
 from nas.search_tracking import SearchTracker
 from nas.study import default_storage, open_study
@@ -22,17 +24,20 @@ from nas.tracking import TAG_KIND, TAG_STUDY
 log = logging.getLogger(__name__)
 
 
-def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str) -> None:
+def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str) -> float:
+    """Config, data set and environment on the parent run; returns the majority-class
+    baseline mIoU of the validation split."""
     mlflow.log_params(flatten_config(config))
     mlflow.set_tags({TAG_STUDY: config.search.study_name, TAG_KIND: "search",
                      "nas.optuna_storage": storage, "nas.executor": executor_text,
                      "nas.git_commit": tracking.git_commit(PROJECT_ROOT)})
     mlflow.log_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), "config.yaml")
-    dataset = mlflow.data.from_numpy(splits.val.images[:1], source=splits.source,
-                                     name=Path(splits.source).name, digest=splits.digest[:32])
-    mlflow.log_input(dataset, context="search")
+    tracking.log_dataset(splits.val.images[:1], splits.source, splits.digest, "search")
+    baseline = majority_baseline_miou(np.asarray(splits.val.labels), config.model.num_classes)
+    mlflow.log_metric("baseline_miou", baseline)
     mlflow.log_params({"data.num_train": len(splits.train.ids), "data.num_val": len(splits.val.ids),
                        "data.num_test": len(splits.test.ids), "data.digest": splits.digest})
+    return baseline
 
 
 def job_template(config: Config, splits: Splits) -> dict[str, Any]:
@@ -64,7 +69,7 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
                                               config.search.study_name, parent_id)
             if stale:
                 log.warning("closed %d runs left RUNNING by an earlier, killed search", len(stale))
-            _log_parent(config, splits, storage, executor.description)
+            baseline = _log_parent(config, splits, storage, executor.description)
             listener = SearchTracker(config, experiment_id, parent_id, output_dir)
             state = SearchState(config, study, executor, listener, job_template(config, splits))
             candidates = run_search(state)
@@ -76,6 +81,7 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
                 "training_wall_seconds"]) / max(timing["search_seconds"], 1e-9)
             mlflow.log_metrics(timing)
             (output_dir / "summary.yaml").write_text(yaml.safe_dump({**summary, **timing}))
-            return {**summary, **timing, "run_id": parent_id, "candidates": candidates}
+            return {**summary, **timing, "run_id": parent_id, "candidates": candidates,
+                    "baseline_miou": baseline}
     finally:
         executor.close()

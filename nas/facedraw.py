@@ -1,4 +1,4 @@
-"""Face geometry for the synthetic faces: sampled shape -> painted regions and 70 landmarks."""
+"""Face geometry of the synthetic faces: frames, shapes, sketches and the facial features."""
 from __future__ import annotations
 
 import math
@@ -37,7 +37,7 @@ def _unit(n: int) -> np.ndarray:
 
 
 @cache
-def _ring(n: int) -> np.ndarray:
+def ring(n: int) -> np.ndarray:
     return np.linspace(0.0, 2.0 * np.pi, n, endpoint=False)
 
 
@@ -63,10 +63,12 @@ class Frame:
 
     def pixels(self, u: np.ndarray, v: np.ndarray, surface: bool | np.ndarray = True) -> np.ndarray:
         """(N, 2) pixel xy; `surface` points sit on the turned face (a sphere rotated by yaw)."""
-        turned = np.sin(np.arcsin(np.minimum(np.maximum(u, -1.0), 1.0)) + self.yaw)
-        x = np.where(surface, turned, u) * self.half_width
-        y = v * self.half_height
+        x = u
+        if self.yaw:  # sin(arcsin(u) + yaw), only where the points lie on the surface
+            turned = np.sin(np.arcsin(np.minimum(np.maximum(u, -1.0), 1.0)) + self.yaw)
+            x = np.where(surface, turned, u)
         c, s = math.cos(self.roll), math.sin(self.roll)
+        x, y = x * self.half_width, v * self.half_height
         xy = np.empty((x.size, 2))
         xy[:, 0] = self.cx + c * x - s * y
         xy[:, 1] = self.cy + s * x + c * y
@@ -74,8 +76,8 @@ class Frame:
 
     def body(self) -> Frame:
         """Frame of the neck and shoulders: origin at the chin, a third of the roll, no yaw."""
-        (x, y), = self.pixels(np.zeros(1), np.ones(1), surface=False)
-        return replace(self, cx=float(x), cy=float(y), roll=self.roll / 3, yaw=0.0)
+        x, y = -math.sin(self.roll) * self.half_height, math.cos(self.roll) * self.half_height
+        return replace(self, cx=self.cx + x, cy=self.cy + y, roll=self.roll / 3, yaw=0.0)
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,9 @@ class FaceShape:
     stripes: int
 
 
+_FLAGS = np.arange(2)[:, None].repeat(1024, axis=1).astype(bool)  # rows: all False, all True
+
+
 class Sketch:
     """Polygons and lines in face coordinates, mapped to pixels in one numpy pass per frame
     (head and body) and then painted in the order they were added."""
@@ -139,7 +144,7 @@ class Sketch:
              body: bool = False, width: int = 0) -> None:
         """Add a filled polygon, or with `width` > 0 a polyline `width` pixels wide."""
         frame, n = int(body), len(u)
-        flags = surface if isinstance(surface, np.ndarray) else np.full(n, surface)
+        flags = surface if isinstance(surface, np.ndarray) else _FLAGS[int(surface), :n]
         self.points[frame].append((u, v, flags))
         self.items.append((frame, self.sizes[frame], self.sizes[frame] + n, paint, width))
         self.sizes[frame] += n
@@ -166,11 +171,11 @@ def joined(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Concatenate (u, v, surface) pieces into one (u, v, surface-per-point) polygon."""
     return (cat(*(p[0] for p in parts)), cat(*(p[1] for p in parts)),
-            cat(*(np.full(len(p[0]), p[2]) for p in parts)))
+            cat(*(_FLAGS[int(p[2]), : len(p[0])] for p in parts)))
 
 
 def ellipse(cu: float, cv: float, a: float, b: float, n: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    t = _ring(n)
+    t = ring(n)
     return cu + a * np.cos(t), cv + b * np.sin(t)
 
 
@@ -181,47 +186,58 @@ def outline(shape: FaceShape, t: np.ndarray, scale: float = 1.0) -> tuple[np.nda
     return u * scale, v * scale
 
 
-def _lid_curves(
-    shape: FaceShape, side: int, n: int = 7
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """u positions left to right and the upper and lower lid v of one eye (side -1 = image left)."""
-    x = span(-1.0, 1.0, n)
-    arc = np.sqrt(1.0 - x * x)
-    u = side * shape.eye_sep + shape.eye_hw * x
-    return u, shape.eye_v - shape.eye_up * arc, shape.eye_v + shape.eye_low * arc
+@cache
+def unit_arc(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """x from -1 to 1 in n steps and sqrt(1 - x^2), the unit half-ellipse of lids and brows."""
+    x = np.linspace(-1.0, 1.0, n)
+    return x, np.sqrt(1.0 - x * x)
 
 
-def _band(shape: FaceShape, side: int, center: float, half: float) -> tuple[np.ndarray, np.ndarray]:
-    """The eye cut by the vertical band center +- half: the visible iris or pupil."""
-    c = side * shape.eye_sep
-    lo, hi = max(center - half, c - shape.eye_hw), min(center + half, c + shape.eye_hw)
-    x = (span(lo, hi, 6) - c) / shape.eye_hw
-    arc = np.sqrt(np.maximum(1.0 - x * x, 0.0))
-    u = c + x * shape.eye_hw
-    upper, lower = shape.eye_v - shape.eye_up * arc, shape.eye_v + shape.eye_low * arc
-    return cat(u, u[::-1]), cat(upper, lower[::-1])
+@cache
+def _eye_template(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The closed eye outline, upper lid left to right then lower lid back: x, upper and lower
+    weights, so that u = centre + half_width x and v = eye_v - up upper + low lower."""
+    x, arc = unit_arc(n)
+    zero = np.zeros(n)
+    return cat(x, x[::-1]), cat(arc, zero), cat(zero, arc[::-1])
+
+
+def _band(shape: FaceShape, side: int, center: float, half: float) -> tuple[list, list]:
+    """The eye cut by the vertical band center +- half: the visible iris or pupil. Plain Python:
+    numpy costs more than it saves on six points."""
+    c, hw, ev = side * shape.eye_sep, shape.eye_hw, shape.eye_v
+    lo, hi = max(center - half, c - hw), min(center + half, c + hw)
+    x = [(lo + (hi - lo) * k / 5 - c) / hw for k in range(6)]
+    arc = [math.sqrt(max(1.0 - t * t, 0.0)) for t in x]
+    u = [c + t * hw for t in x]
+    return u + u[::-1], [ev - shape.eye_up * a for a in arc] + [ev + shape.eye_low * a
+                                                                  for a in arc[::-1]]
 
 
 def _draw_eye(sketch: Sketch, shape: FaceShape, side: int) -> None:
-    u, upper, lower = _lid_curves(shape, side, 11)
+    x, upper, lower = _eye_template(11)
     label = "right_eye" if side < 0 else "left_eye"
-    sketch.poly(paint_index(label), cat(u, u[::-1]), cat(upper, lower[::-1]))
+    u = side * shape.eye_sep + shape.eye_hw * x
+    sketch.poly(paint_index(label), u, shape.eye_v - shape.eye_up * upper + shape.eye_low * lower)
     pupil = side * shape.eye_sep + shape.gaze
     sketch.poly(paint_index(label, 1), *_band(shape, side, pupil, shape.iris_hw))
     sketch.poly(paint_index(label, 2), *_band(shape, side, pupil, shape.iris_hw * 0.45))
 
 
-def _brow_curve(shape: FaceShape, side: int, n: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    x = span(-1.0, 1.0, n)
-    return side * shape.eye_sep + shape.brow_hw * x, shape.brow_v - shape.brow_arch * (1.0 - x * x)
+@cache
+def _brow_template(side: int, n: int = 7) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The closed brow outline: x, arch and thickness weights (thickest at the inner end)."""
+    x, _ = unit_arc(n)
+    arch, taper = 1.0 - x * x, (0.4 + 0.6 * np.linspace(0.5, 1.0, n))[::-side]
+    return cat(x, x[::-1]), cat(arch, arch[::-1]), cat(np.zeros(n), taper[::-1])
 
 
 def _draw_brow(sketch: Sketch, shape: FaceShape, side: int) -> None:
-    u, v = _brow_curve(shape, side, 7)
-    taper = span(0.5, 1.0, 7)[:: -side]  # thickest at the inner end
-    thick = shape.brow_thick * (0.4 + 0.6 * taper)
+    x, arch, thick = _brow_template(side)
     label = "right_brow" if side < 0 else "left_brow"
-    sketch.poly(paint_index(label), cat(u, u[::-1]), cat(v, (v + thick)[::-1]))
+    u = side * shape.eye_sep + shape.brow_hw * x
+    v = shape.brow_v - shape.brow_arch * arch + shape.brow_thick * thick
+    sketch.poly(paint_index(label), u, v)
 
 
 def _draw_nose(sketch: Sketch, shape: FaceShape) -> None:
@@ -235,22 +251,31 @@ def _draw_nose(sketch: Sketch, shape: FaceShape) -> None:
         sketch.poly(paint_index("nose", 1), *ellipse(side * 0.45 * w, tip + 0.03, 0.05, 0.018, 10))
 
 
-def _mouth_curves(shape: FaceShape, n: int = 9) -> dict[str, np.ndarray]:
+@cache
+def _mouth_template(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x from -1 to 1, x^2, the lip body 1 - x^2 and the upper lip's Cupid's bow profile."""
+    x = np.linspace(-1.0, 1.0, n)
+    bow = 1.0 - np.abs(x) ** 1.5 - 0.35 * np.exp(-((x / 0.15) ** 2))  # dips at the middle
+    return x, x * x, 1.0 - x * x, np.maximum(bow, 0.1)
+
+
+def mouth_curves(shape: FaceShape, n: int = 9) -> dict[str, np.ndarray]:
     """u and the v of the four lip curves of the mouth, left to right."""
-    x = span(-1.0, 1.0, n)
-    bow = 1.0 - np.abs(x) ** 1.5 - 0.35 * np.exp(-((x / 0.15) ** 2))  # Cupid's bow dip
-    mid, half_open, body = shape.mouth_v - shape.smile * x * x, shape.mouth_open / 2, 1.0 - x * x
+    x, square, body, bow = _mouth_template(n)
+    mid = shape.mouth_v - shape.smile * square
+    half_open = (shape.mouth_open / 2) * body
+    inner_top, inner_bottom = mid - half_open, mid + half_open
     return {
         "u": shape.mouth_hw * x,
-        "outer_top": mid - half_open * body - shape.lip_top * np.maximum(bow, 0.1),
-        "inner_top": mid - half_open * body,
-        "inner_bottom": mid + half_open * body,
-        "outer_bottom": mid + half_open * body + shape.lip_bottom * body,
+        "outer_top": inner_top - shape.lip_top * bow,
+        "inner_top": inner_top,
+        "inner_bottom": inner_bottom,
+        "outer_bottom": inner_bottom + shape.lip_bottom * body,
     }
 
 
 def _draw_mouth(sketch: Sketch, shape: FaceShape) -> None:
-    m = _mouth_curves(shape)
+    m = mouth_curves(shape)
     around = cat(m["u"], m["u"][::-1])
     sketch.poly(paint_index("top_lip"), around, cat(m["outer_top"], m["inner_top"][::-1]))
     sketch.poly(paint_index("bottom_lip"), around, cat(m["inner_bottom"], m["outer_bottom"][::-1]))
@@ -260,45 +285,6 @@ def _draw_mouth(sketch: Sketch, shape: FaceShape) -> None:
         teeth = m["inner_top"] + 0.35 * (m["inner_bottom"] - m["inner_top"])
         sketch.poly(paint_index("mouth_interior", 1), cat(m["u"][2:-2], m["u"][-3:1:-1]),
                     cat(m["inner_top"][2:-2], teeth[-3:1:-1]))
-
-
-def landmarks(shape: FaceShape) -> np.ndarray:
-    """The 68 iBUG points plus the two pupils, (70, 2) pixel xy, in the Face Synthetics order."""
-    jaw_u, jaw_v = outline(shape, span(np.pi + 0.15, -0.15, 17))
-    (ru, rv), (lu, lv) = (_brow_curve(shape, side) for side in (-1, 1))
-    nose_u = cat(np.zeros(4), shape.nose_w * np.array([-0.7, -0.35, 0.0, 0.35, 0.7]))
-    nostrils_v = shape.nose_v + np.array([0.03, 0.045, 0.055, 0.045, 0.03])
-    nose_v = cat(span(shape.eye_v + 0.03, shape.nose_v, 4), nostrils_v)
-    eyes_u, eyes_v = [], []
-    for side in (-1, 1):
-        u, upper, lower = _lid_curves(shape, side, 4)
-        eyes_u.append(cat(u, u[2:0:-1]))
-        eyes_v.append(cat(upper, lower[2:0:-1]))
-    m = _mouth_curves(shape, 7)
-    inner = [0, 2, 3, 4, 6, 4, 3, 2]
-    mouth_u = cat(m["u"], m["u"][5:0:-1], m["u"][inner])
-    mouth_v = cat(m["outer_top"], m["outer_bottom"][5:0:-1], m["inner_top"][inner[:5]],
-                  m["inner_bottom"][inner[5:]])
-    pupils_u = np.array([-1.0, 1.0]) * shape.eye_sep + shape.gaze
-    u = cat(jaw_u, ru, lu, nose_u, *eyes_u, mouth_u, pupils_u)
-    v = cat(jaw_v, rv, lv, nose_v, *eyes_v, mouth_v, np.full(2, shape.eye_v))
-    return shape.frame.pixels(u, v, np.arange(70) >= 17)  # the jaw is the outline, not the surface
-
-
-def draw_head(sketch: Sketch, shape: FaceShape) -> None:
-    """Paint the visible ears, then the skin of the whole head outline over their inner edge."""
-    for side, label in ((-1, "right_ear"), (1, "left_ear")):
-        width = min(max(1.0 - 1.6 * side * shape.frame.yaw, 0.0), 1.6)  # turned-to ear hides
-        if shape.ears and width > 0.15:
-            a = 0.13 * width
-            ear = ellipse(side * (1.0 + 0.6 * a), 0.05, a, 0.22, 14)
-            sketch.poly(paint_index(label), *ear, surface=False)
-            inner = ellipse(side * (1.0 + 0.7 * a), 0.07, 0.5 * a, 0.13, 10)
-            sketch.poly(paint_index(label, 1), *inner, surface=False)
-    sketch.poly(paint_index("skin"), *outline(shape, _ring(40)), surface=False)
-    for side in (-1, 1):
-        cheek = ellipse(side * 0.55, shape.nose_v + 0.05, 0.17, 0.1, 12)
-        sketch.poly(paint_index("skin", 2), *cheek)
 
 
 def draw_features(sketch: Sketch, shape: FaceShape) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import torch
 
@@ -16,6 +17,7 @@ from nas.config import Config, flatten_config
 from nas.errors import UserError
 from nas.execution import PROJECT_ROOT
 from nas.facesynth import LABELS, load_data
+from nas.metrics import majority_baseline_miou
 from nas.latency import export_onnx, measure_onnx_latency
 from nas.model import StackedHourglass, check_image_size
 from nas.space import Genome, genome_to_params
@@ -106,8 +108,9 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
                               if k.split(".")[0] in ("model", "data", "final_training")},
                            **genome_to_params(genome), "archid": aid})
         mlflow.log_text(arch_json(genome), f"{aid}.json")
-        mlflow.log_input(mlflow.data.from_numpy(splits.val.images[:1], source=splits.source,
-                                                digest=splits.digest[:32]), context="train")
+        tracking.log_dataset(splits.val.images[:1], splits.source, splits.digest, "train")
+        mlflow.log_metric("baseline_val_miou", majority_baseline_miou(
+            np.asarray(splits.val.labels), config.model.num_classes))
         result = _train(config, model, splits, output_dir)
         onnx_model = export_onnx(model, config.model.image_size, config.latency.opset,
                                  config.latency.exporter)

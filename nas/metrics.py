@@ -49,3 +49,12 @@ def iou_from_confusion(cm: Tensor | np.ndarray) -> tuple[float, np.ndarray]:
     fn = counts.sum(axis=1) - tp
     per_class = (tp + IOU_EPS) / (tp + fp + fn + IOU_EPS)
     return float(per_class.mean()), per_class
+
+
+def majority_baseline_miou(labels: np.ndarray, num_classes: int) -> float:
+    """mIoU of predicting the split's most frequent class everywhere: the floor a trained
+    model must clearly beat. `labels` holds class indices (255 ignored), any shape."""
+    counts = np.bincount(labels.reshape(-1), minlength=256)[:num_classes].astype(np.int64)
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    cm[:, int(counts.argmax())] = counts
+    return iou_from_confusion(cm)[0]

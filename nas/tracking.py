@@ -49,6 +49,15 @@ def experiment_for(name: str) -> str:
     return init_experiment(name)
 
 
+def log_dataset(sample: np.ndarray, source: str, digest: str, context: str) -> None:
+    """Record the data set (folder and content digest) as an input of the active run."""
+    dataset = mlflow.data.from_numpy(sample, source=source, name=Path(source).name,
+                                     digest=digest[:32])
+    with warnings.catch_warnings():  # MLflow finds two equal sources for a local path
+        warnings.simplefilter("ignore")
+        mlflow.log_input(dataset, context=context)
+
+
 def git_commit(root: Path) -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,

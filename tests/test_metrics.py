@@ -86,3 +86,11 @@ def test_out_of_range_label_is_rejected() -> None:
         confusion_matrix(PRED, torch.full_like(TARGET, 7), 2)
     with pytest.raises(ValueError, match="shape"):
         confusion_matrix(PRED[:2], TARGET, 2)
+
+
+def test_majority_baseline_miou() -> None:
+    from nas.metrics import majority_baseline_miou
+
+    labels = np.array([[0, 0, 0, 1], [0, 0, 2, 255]], dtype=np.uint8)
+    # class 0 everywhere: IoU_0 = 5/7, IoU_1 = IoU_2 = 0, class 3 absent from both = 1
+    assert abs(majority_baseline_miou(labels, 4) - (5 / 7 + 0 + 0 + 1) / 4) < 1e-6

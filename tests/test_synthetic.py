@@ -11,6 +11,7 @@ from PIL import Image
 
 from entrypoints import synthesize
 from nas import synthetic
+from nas.faceparts import sample_palette
 from nas.facesynth import LABELS, DataError
 from nas.synthetic import encode_png, ensure_synthetic_faces, write_synthetic_faces
 
@@ -84,6 +85,48 @@ def test_encode_png_round_trips_through_pillow() -> None:
     for shape in ((5, 7), (5, 7, 3)):
         pixels = rng.integers(0, 256, shape, dtype=np.uint8)
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(encode_png(pixels)))), pixels)
+
+
+def _float_render(paint: np.ndarray, rng: np.random.Generator,
+                  studio: synthetic.Studio) -> np.ndarray:
+    """synthetic.render written plainly in floats: the packed-integer version must match it."""
+    size = paint.shape[0]
+    rgb, amplitude = sample_palette(rng)
+    r = rng.random(9)
+    colours = np.clip(rgb, 0, 255).astype(np.uint8)[paint].astype(float)
+    for _ in range(int(synthetic._pick(r[0], ("0", "1", "2"), (0.4, 0.45, 0.15)))):
+        for axis in (0, 1):
+            view = np.moveaxis(colours, axis, 0)
+            view[1:-1] = (view[:-2] + 2 * view[1:-1] + view[2:]) / 4
+    ty, tx, ny, nx = (r[1:5] * size).astype(int)
+    ramp = np.linspace(-0.5, 0.5, size)
+    light = 0.75 + 0.4 * r[8] + (1.2 * r[7] - 0.6) * ramp[:, None] + (1.2 * r[6] - 0.6) * ramp
+    shade = (amplitude[paint] * 1024 * studio.texture[ty : ty + size, tx : tx + size]
+             + (1 + 5 * r[5]) * studio.noise[ny : ny + size, nx : nx + size])
+    return np.clip((colours + shade[..., None]) * light[..., None], 0, 255)
+
+
+def test_render_matches_a_plain_float_render() -> None:
+    studio = synthetic.make_studio(0, 48)
+    errors = []
+    for index in range(60):
+        _, labels, _ = synthetic.make_face(index, 0, 48, studio)
+        paint = np.asarray(studio.canvas).copy()
+        image, again = synthetic.render(paint, np.random.default_rng(index), studio)
+        expected = _float_render(paint, np.random.default_rng(index), studio)
+        errors.append(np.abs(image - expected))
+        assert np.array_equal(again, labels)
+    assert max(error.max() for error in errors) <= 4  # rounding of light, blur and shading
+    assert np.mean(errors) < 1.0
+
+
+def test_landmarks_are_linear_in_the_shape() -> None:
+    """landmarks() uses a precomputed linear basis: it must equal the direct formula."""
+    for index in range(20):
+        shape = synthetic.sample_shape(np.random.default_rng(index), 64)
+        u, v = synthetic._landmarks_uv(shape)
+        direct = shape.frame.pixels(u, v, synthetic.ON_SURFACE)
+        assert np.allclose(synthetic.landmarks(shape), direct, atol=1e-9)
 
 
 def test_ensure_generates_once_under_a_lock(

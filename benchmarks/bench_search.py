@@ -1,0 +1,81 @@
+"""Search efficiency on the quickstart configuration: (1) the share of a whole search's wall time
+that is neither training nor latency measurement (target < 10%), (2) the throughput of 2 parallel
+CPU trainings on Ray against serial training (target >= 1.8x).
+
+    python -m benchmarks.bench_search [--jobs 6] [--skip-search] [--set search.generations=3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+
+from nas import driver
+from nas.archjson import arch_json, archid
+from nas.config import Config, load_config, parse_overrides
+from nas.evaluation import Job
+from nas.execution import RayExecutor, SerialExecutor
+from nas.facesynth import load_data
+from nas.space import random_genome
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def overhead(config: Config) -> dict:
+    """Run the whole search in a fresh MLflow store and Optuna study; return its timings."""
+    with tempfile.TemporaryDirectory() as tmp:
+        uri = f"sqlite:///{tmp}/mlflow.db"
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+        mlflow.set_tracking_uri(uri)
+        return driver.run(config, Path(tmp) / "out")
+
+
+def timed(executor, jobs: list[Job]) -> float:
+    started = time.perf_counter()
+    outcomes = list(executor.run(jobs))
+    assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
+    return time.perf_counter() - started
+
+
+def throughput(config: Config, count: int) -> tuple[float, float]:
+    """Seconds for `count` quickstart trainings: serially, then 2 at a time on Ray (1 thread each)."""
+    template = driver.job_template(config, load_data(config.data, config.model.image_size))
+    genomes = [random_genome(config.space, random.Random(seed)) for seed in range(count)]
+    jobs = [Job(trial_number=i, archid=archid(g), arch_json=arch_json(g), **template)
+            for i, g in enumerate(genomes)]
+    serial = timed(SerialExecutor(), jobs)
+    executor = RayExecutor(config.search)
+    try:
+        timed(executor, jobs[:2])  # start both workers and import torch in them
+        parallel = timed(executor, jobs)
+    finally:
+        executor.close()
+    return serial, parallel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "confs" / "quickstart.yaml"))
+    parser.add_argument("--set", action="append", default=[], help="override section.key=value")
+    parser.add_argument("--jobs", type=int, default=6, help="trainings for the throughput test")
+    parser.add_argument("--skip-search", action="store_true")
+    args = parser.parse_args()
+    overrides = {"search.study_name": f"bench-{int(time.time())}", **parse_overrides(args.set)}
+    config = load_config([args.config], overrides)
+    if not args.skip_search:
+        t = overhead(config)
+        print(f"search: {t['search_seconds']:.1f} s wall, {t['training_wall_seconds']:.1f} s "
+              f"training, {t['latency_seconds']:.1f} s latency measurement")
+        print(f"share of wall time that is neither: {100 * t['overhead_share']:.1f}% (target < 10%)")
+    serial, parallel = throughput(config, args.jobs)
+    print(f"{args.jobs} trainings: serial {serial:.1f} s, 2 parallel on Ray {parallel:.1f} s")
+    print(f"parallel / serial throughput: {serial / parallel:.2f}x (target >= 1.8x)")
+
+
+if __name__ == "__main__":
+    main()
