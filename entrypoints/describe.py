@@ -8,6 +8,8 @@ from typing import Any
 
 from entrypoints.cli import run_main
 from nas.archjson import archid, read_arch
+from nas.config import load_config
+from nas.latency import measure_genome_latency
 from nas.profile import profile_genome
 
 
@@ -19,6 +21,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=256, help="square input size in pixels")
     parser.add_argument("--latency", action="store_true",
                         help="also time the network in ONNX Runtime exactly as the search does")
+    parser.add_argument("--config", default="",
+                        help="search config whose latency settings to use (default: defaults)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     return parser.parse_args(argv)
 
@@ -29,10 +33,9 @@ def describe(args: argparse.Namespace) -> dict[str, Any]:
             "image_size": args.image_size}
     info.update(profile_genome(genome, args.num_classes, args.image_size))
     if args.latency:
-        from nas.latency import measure_genome_latency
-        from nas.config import LatencyConfig
-
-        result = measure_genome_latency(genome, args.num_classes, args.image_size, LatencyConfig())
+        config = load_config([args.config] if args.config else [])
+        result = measure_genome_latency(genome, args.num_classes, args.image_size,
+                                        config.latency)
         info.update(result.as_dict())
     return info
 

@@ -127,7 +127,8 @@ class FaceShape:
     stripes: int
 
 
-_FLAGS = np.arange(2)[:, None].repeat(1024, axis=1).astype(bool)  # rows: all False, all True
+# rows all False and all True: a slice costs ~5x less than np.full (polygons have < 1024 points)
+_FLAGS = np.array([[False] * 1024, [True] * 1024])
 
 
 class Sketch:

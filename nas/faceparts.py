@@ -1,5 +1,4 @@
-"""The synthetic face's surroundings (background clutter, head, body, hair, beard, accessories)
-and the colours of every part."""
+"""The synthetic face's head, hair, body, accessories, cluttered background and colours."""
 from __future__ import annotations
 
 import functools
@@ -12,6 +11,15 @@ from nas.facedraw import (BACKGROUND_SLOTS, FaceShape, Sketch, cat, ellipse, joi
                           paint_index, ring, span)
 
 SKIN_LIKE_SLOTS = 8  # the last background slots get skin tones: face-coloured distractors
+# base RGB colours that each face varies; tuples, since numpy costs microseconds per tiny array
+SKIN = ((255, 224, 196), (241, 194, 160), (224, 172, 130), (198, 134, 95), (160, 105, 70),
+        (110, 70, 45), (75, 50, 35))
+HAIR = ((20, 15, 12), (55, 35, 22), (100, 65, 40), (160, 115, 65), (215, 180, 120),
+        (150, 60, 30), (165, 165, 165), (235, 235, 230))
+IRIS = ((90, 55, 30), (55, 35, 20), (70, 110, 160), (80, 120, 80), (120, 125, 135))
+LIPS = ((185, 95, 95), (160, 80, 85), (200, 50, 75), (120, 40, 60), (205, 125, 120))
+MASKS = ((150, 190, 220), (235, 235, 235), (30, 30, 35))
+Colour = tuple[float, ...]
 
 
 def draw_background(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: int) -> None:
@@ -194,17 +202,6 @@ def draw_head(sketch: Sketch, shape: FaceShape) -> None:
     for side in (-1, 1):
         cheek = ellipse(side * 0.55, shape.nose_v + 0.05, 0.17, 0.1, 12)
         sketch.poly(paint_index("skin", 2), *cheek)
-
-
-# base RGB colours that each face varies; tuples, since numpy costs microseconds per tiny array
-SKIN = ((255, 224, 196), (241, 194, 160), (224, 172, 130), (198, 134, 95), (160, 105, 70),
-        (110, 70, 45), (75, 50, 35))
-HAIR = ((20, 15, 12), (55, 35, 22), (100, 65, 40), (160, 115, 65), (215, 180, 120),
-        (150, 60, 30), (165, 165, 165), (235, 235, 230))
-IRIS = ((90, 55, 30), (55, 35, 20), (70, 110, 160), (80, 120, 80), (120, 125, 135))
-LIPS = ((185, 95, 95), (160, 80, 85), (200, 50, 75), (120, 40, 60), (205, 125, 120))
-MASKS = ((150, 190, 220), (235, 235, 235), (30, 30, 35))
-Colour = tuple[float, ...]
 
 
 def _mix(a: Colour, b: Colour, t: float) -> Colour:

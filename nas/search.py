@@ -78,8 +78,12 @@ def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial
     size = state.config.search.population_size
     mine = [t for t in state.study.get_trials(deepcopy=False)
             if t.user_attrs.get("generation", generation) == generation]
-    running = [optuna.Trial(state.study, t._trial_id) for t in mine
-               if t.state == TrialState.RUNNING]
+    running = []
+    for frozen in (t for t in mine if t.state == TrialState.RUNNING):
+        # Re-own a trial of a dead process; Optuna exposes the id only as FrozenTrial._trial_id.
+        trial = optuna.Trial(state.study, frozen._trial_id)
+        trial.set_user_attr("generation", generation)  # killed before it was set
+        running.append(trial)
     fresh = []
     for _ in range(size - len(mine)):
         trial = state.study.ask(search_distributions(state.config.space))
@@ -211,7 +215,8 @@ def run_search(state: SearchState) -> list[Candidate]:
     load_finished(state)
     for generation in range(state.config.search.generations):
         run_generation(state, generation)
-        state.listener.generation_finished(generation, _ordered(state), state.params)
+        so_far = [c for c in _ordered(state) if c.generation <= generation]
+        state.listener.generation_finished(generation, so_far, state.params)
     done = _ordered(state)
     if not any(c.state == "complete" for c in done):
         counts = {s: sum(c.state == s for c in done) for s in records.STATES}

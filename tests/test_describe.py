@@ -32,3 +32,11 @@ def test_describe_bad_image_size(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "entrypoints.describe", str(PUBLISHED[0]),
                            "--image-size", "100"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2 and "image size 100" in proc.stderr
+
+
+def test_describe_latency_json(capsys) -> None:
+    path = PUBLISHED[0].parent / "be543f6a3d1eadc9a42496f0b40871d82d4931df.json"
+    assert main([str(path), "--image-size", "64", "--latency", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert 0 < info["latency_ms"] <= info["latency_p90_ms"]
+    assert info["latency_threads"] == 1 and info["latency_runs"] >= 30
