@@ -1,6 +1,7 @@
 """Shared entry-point plumbing: user errors become one paragraph on stderr and exit status 2."""
 from __future__ import annotations
 
+import logging
 import sys
 import textwrap
 from typing import Callable
@@ -19,6 +20,21 @@ def run_main(main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def named_overrides(named: dict[str, str], rest: list[str]) -> dict[str, str]:
+    """Dotted overrides from named options that were given (non-empty) and free items."""
+    overrides = {key: value for key, value in named.items() if value != ""}
+    overrides.update(free_overrides(rest))
+    return overrides
+
+
+def setup_logging(verbose_library: bool) -> None:
+    """Warnings from libraries; this project's progress lines too when `verbose_library`."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S")
+    if verbose_library:
+        logging.getLogger("nas").setLevel(logging.INFO)
 
 
 def free_overrides(rest: list[str]) -> dict[str, str]:

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from entrypoints.cli import free_overrides, run_main
+from entrypoints.cli import named_overrides, run_main, setup_logging
 from nas.config import ConfigError, load_config
 from nas.driver import run
 
@@ -27,15 +26,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
     args, rest = parser.parse_known_args(argv)
     named = {"data.dataset_dir": args.dataset_dir, "search.gpus_per_job": args.gpus_per_job,
              "search.serial_training": args.serial_training, "search.seed": args.seed}
-    overrides = {k: v for k, v in named.items() if v != ""}
-    overrides.update(free_overrides(rest))
-    return args, overrides
+    return args, named_overrides(named, rest)
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
-    logging.getLogger("nas").setLevel(logging.INFO)
+    setup_logging(verbose_library=True)
     args, overrides = parse_args(argv)
     if not Path(args.search_config).is_file():
         raise ConfigError(f"search_config {args.search_config} does not exist; expected a YAML "

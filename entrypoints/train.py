@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from entrypoints.cli import free_overrides, run_main
+from entrypoints.cli import named_overrides, run_main, setup_logging
 from nas.config import ConfigError, load_config
 from nas.final import train_final
 
@@ -29,14 +28,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
     named = {"data.dataset_dir": args.dataset_dir, "final_training.epochs": args.epochs,
              "final_training.batch_size": args.batch_size, "final_training.lr": args.lr,
              "final_training.seed": args.seed, "tracking.trained_model": args.registered_model}
-    overrides = {k: v for k, v in named.items() if v != ""}
-    overrides.update(free_overrides(rest))
-    return args, overrides
+    return args, named_overrides(named, rest)
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
+    setup_logging(verbose_library=True)
     args, overrides = parse_args(argv)
     if args.config and not Path(args.config).is_file():
         raise ConfigError(f"config {args.config} does not exist; expected a YAML file.")

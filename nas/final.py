@@ -69,6 +69,8 @@ def resolve_arch(arch: str, workdir: Path) -> tuple[Genome, str]:
 def _log_history_row(row: dict[str, float]) -> None:
     step = int(row["step"])
     mlflow.log_metrics({k: v for k, v in row.items() if k != "step"}, step=step)
+    log.info("step %d (epoch %.2f): train loss %.4f, val loss %.4f, val mIoU %.4f", step,
+             row["epoch"], row["train_loss"], row["val_loss"], row["val_miou"])
 
 
 def _final_metrics(result) -> dict[str, float]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 from torch import nn
 
 from nas.config import TrainingConfig
+from nas.facesynth import Split, Splits
 from nas.metrics import confusion_matrix, iou_from_confusion
 from nas.batches import iterate_batches, prefetch
 from nas.training import (
@@ -22,22 +22,6 @@ NUM_CLASSES = 3
 SIZE = 32
 CPU = torch.device("cpu")
 FAST = TrainingConfig(epochs=1.0, batch_size=4, lr=1e-2, device="cpu")
-
-
-@dataclass(frozen=True)
-class Split:
-    images: np.ndarray
-    labels: np.ndarray
-    ids: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Splits:
-    train: Split
-    val: Split
-    test: Split
-    digest: str
-    source: str
 
 
 def _split(count: int, seed: int) -> Split:
