@@ -40,8 +40,7 @@ def _runtime_env(address: str) -> dict:
         return {"working_dir": str(PROJECT_ROOT),
                 "excludes": [".venv", ".cache", "mlartifacts", "*.db", ".git", "outputs"]}
     path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return {"env_vars": {"PYTHONPATH": path, "RAY_AUTH_MODE": os.environ.get(
-        "RAY_AUTH_MODE", "disabled")}}
+    return {"env_vars": {"PYTHONPATH": path}}
 
 
 class RayExecutor:
