@@ -48,10 +48,14 @@ class RayExecutor:
     `cpus_per_job` CPU slots (torch threads are set inside the task)."""
 
     def __init__(self, search: SearchConfig):
+        address = os.environ.get("RAY_ADDRESS", "")
+        if not address:
+            # A single-machine Ray of our own: Ray then binds every server to 127.0.0.1
+            # instead of all interfaces (read when ray is first imported).
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         import ray
 
         self.ray = ray
-        address = os.environ.get("RAY_ADDRESS", "")
         self.started = not ray.is_initialized()
         if self.started:
             ray.init(address=address or None, include_dashboard=False,

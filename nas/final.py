@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,11 @@ def _write_outputs(out: Path, genome: Genome, model: torch.nn.Module, onnx_model
 
 def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
     """Train `arch` fully, log everything to one MLflow run, register the ONNX model."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    genome, source = resolve_arch(arch, output_dir)
+    with tempfile.TemporaryDirectory() as download:
+        genome, source = resolve_arch(arch, Path(download))
     check_image_size(genome, config.model.image_size, source)
     splits = load_data(config.data, config.model.image_size)
+    output_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.final_training.seed)
     model = StackedHourglass(genome, config.model.num_classes)
     aid = archid(genome)

@@ -35,6 +35,7 @@ def test_ray_and_serial_give_the_same_results(jobs: list[Job], monkeypatch) -> N
     executor = RayExecutor(SearchConfig(gpus_per_job=0.5, cpus_per_job=1))
     try:
         assert executor.num_gpus == 0.0  # no GPU here: never ask Ray for one
+        assert executor.ray.util.get_node_ip_address() == "127.0.0.1"  # loopback only
         parallel = {o.trial_number: o for o in executor.run(jobs)}
     finally:
         executor.close()
