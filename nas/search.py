@@ -174,6 +174,18 @@ def _tell_duplicate(state: SearchState, trial: optuna.Trial, generation: int,
     _tell(state, trial, c)
 
 
+def _fail_unmeasured(state: SearchState, trial: optuna.Trial, generation: int, genome_id: str,
+                     err: Exception) -> None:
+    """A candidate that cannot even be built or exported is told as failed, with its run."""
+    genome = genome_from_params(trial.params, state.config.space)
+    c = Candidate(trial.number, generation, genome_id, arch_json(genome), state="failed",
+                  error=f"{type(err).__name__}: {err}")
+    log.warning("trial %d %s cannot be measured: %s", trial.number, genome_id[:8], c.error)
+    state.listener.candidate_started(c, trial.params, {})
+    state.listener.candidate_finished(c)
+    _tell(state, trial, c)
+
+
 def run_generation(state: SearchState, generation: int) -> None:
     """Time every new candidate, tell duplicates and the infeasible, then train the rest."""
     known = state.by_archid()
@@ -187,7 +199,11 @@ def run_generation(state: SearchState, generation: int) -> None:
         if first is not None:
             duplicates.append((trial, first))
             continue
-        c = _measure(state, trial, generation)
+        try:
+            c = _measure(state, trial, generation)
+        except Exception as err:  # noqa: BLE001 - e.g. a genome that shrinks to 0 channels
+            _fail_unmeasured(state, trial, generation, genome_id, err)
+            continue
         if any(v > 0 for v in _constraints(state, c).values()):
             c.state = "infeasible"
             log.info("trial %d %s is over budget: not trained", c.trial_number, c.archid[:8])

@@ -67,7 +67,8 @@ class SearchTracker:
         tracking.log_metrics(self.client, c.run_id, {**numbers, "num_params": c.num_params,
                                                      "macs": c.macs})
         for key in ("ort_version", "cpu_model"):
-            self.client.set_tag(c.run_id, f"nas.{key}", str(latency[key]))
+            if key in latency:
+                self.client.set_tag(c.run_id, f"nas.{key}", str(latency[key]))
         self.client.log_text(c.run_id, c.arch_json, f"{c.archid}.json")
 
     def candidate_finished(self, c: Candidate, outcome=None, original: Candidate | None = None

@@ -150,3 +150,19 @@ def test_generation_files_and_parent_metrics(store, data_cache, monkeypatch) -> 
     history = mlflow.MlflowClient().get_metric_history(summary["run_id"], "hypervolume")
     assert [m.step for m in history] == [0, 1]
     assert history[1].value >= history[0].value > 0
+
+
+def test_unbuildable_candidate_fails_alone(store, data_cache, monkeypatch) -> None:
+    # base 3 with factor 0.8 shrinks to 3, 2, 1, 0 channels and cannot be built; base 8 can
+    config = tiny_config(data_cache, **{"space.base_channels": "[3, 8]", "space.ch_factors":
+                                        "[0.8]", "search.study_name": "shrink",
+                                        "search.population_size": 8, "search.generations": 1,
+                                        "search.seed": 3})
+    executor = StubExecutor()
+    run_with(executor, config, store / "out", monkeypatch)
+    trials = _study(store, "shrink").get_trials()
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert failed and len(failed) < len(trials)
+    assert all("channel factors shrink" in t.user_attrs["nas"]["error"] for t in failed)
+    runs = _child_runs("shrink")
+    assert (runs["status"] == "FAILED").sum() == len(failed)
