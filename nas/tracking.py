@@ -51,10 +51,10 @@ def experiment_for(name: str) -> str:
 
 def log_dataset(sample: np.ndarray, source: str, digest: str, context: str) -> None:
     """Record the data set (folder and content digest) as an input of the active run."""
-    dataset = mlflow.data.from_numpy(sample, source=source, name=Path(source).name,
-                                     digest=digest[:32])
     with warnings.catch_warnings():  # MLflow finds two equal sources for a local path
         warnings.simplefilter("ignore")
+        dataset = mlflow.data.from_numpy(sample, source=source, name=Path(source).name,
+                                         digest=digest[:32])
         mlflow.log_input(dataset, context=context)
 
 

@@ -23,3 +23,18 @@ def small_space() -> SpaceConfig:
 def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache of generated and decoded synthetic faces shared by the whole session."""
     return tmp_path_factory.mktemp("data-cache")
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """This environment without MLflow's run and experiment variables, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _forget_mlflow_experiment():
+    """mlflow.set_experiment() exports MLFLOW_EXPERIMENT_ID; keep it from leaking across tests."""
+    yield
+    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
+        os.environ.pop(name, None)

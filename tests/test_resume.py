@@ -1,7 +1,6 @@
 """Kill a search mid-generation, run it again: it continues and the final front is complete."""
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 import mlflow
 import optuna
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, subprocess_env
 
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
@@ -25,10 +24,8 @@ def _command(tmp: Path, cache: Path) -> list[str]:
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
-               PYTHONPATH=str(ROOT))
-    env.pop("MLFLOW_RUN_ID", None)
-    return env
+    return subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+                          PYTHONPATH=str(ROOT))
 
 
 def _complete_trials(db: Path) -> int:

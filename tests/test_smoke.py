@@ -11,7 +11,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, subprocess_env
 
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
 SEGMENT = """
@@ -27,9 +27,8 @@ print("segmented", sorted(set(labels.ravel().tolist())))
 
 
 def _mlflow_run(tmp: Path, entry: str, params: dict[str, str]) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    env.pop("MLFLOW_RUN_ID", None)
+    env = subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+                         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     command = [str(Path(sys.executable).parent / "mlflow"), "run", str(ROOT), "-e", entry,
                "--env-manager", "local", "--experiment-name", "smoke"]
     for key, value in params.items():
@@ -38,7 +37,7 @@ def _mlflow_run(tmp: Path, entry: str, params: dict[str, str]) -> subprocess.Com
 
 
 def _segment(tmp: Path, model_uri: str, image: Path) -> str:
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
+    env = subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
     proc = subprocess.run([sys.executable, "-c", SEGMENT, model_uri, str(image)], cwd=tmp,
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

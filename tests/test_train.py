@@ -1,19 +1,17 @@
 """The train entry point refuses bad input with one paragraph, exit 2, and nothing logged."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PUBLISHED, ROOT
+from tests.conftest import PUBLISHED, ROOT, subprocess_env
 
 
 def _train(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
-    env.pop("MLFLOW_RUN_ID", None)
+    env = subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
     return subprocess.run([sys.executable, "-m", "entrypoints.train", *args,
                            "--output-dir", str(tmp / "out")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
