@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 
 import pytest
@@ -14,6 +15,10 @@ from nas.execution import RayExecutor, SerialExecutor
 from nas.facesynth import load_data
 from nas.space import random_genome
 from tests.conftest import ROOT
+
+
+def _die(job: Job) -> None:
+    os._exit(1)
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +42,9 @@ def test_ray_and_serial_give_the_same_results(jobs: list[Job], monkeypatch) -> N
         assert executor.num_gpus == 0.0  # no GPU here: never ask Ray for one
         assert executor.ray.util.get_node_ip_address() == "127.0.0.1"  # loopback only
         parallel = {o.trial_number: o for o in executor.run(jobs)}
+        # a worker that dies mid-task yields a failed outcome instead of stopping the run
+        executor.remote = executor.ray.remote(_die).options(max_retries=0)
+        (crashed,) = list(executor.run(jobs[:1]))
     finally:
         executor.close()
     assert sorted(parallel) == [0, 1, 2]
@@ -46,5 +54,6 @@ def test_ray_and_serial_give_the_same_results(jobs: list[Job], monkeypatch) -> N
         assert serial[number].metrics["val_loss"] == parallel[number].metrics["val_loss"]
         assert serial[number].per_class_iou == parallel[number].per_class_iou
         assert len(parallel[number].onnx_model) > 1000
+    assert not crashed.ok and crashed.trial_number == 0 and "Error" in crashed.error
     for outcome in (serial[2], parallel[2]):
         assert not outcome.ok and "DataError" in outcome.error and "missing" in outcome.error
