@@ -1,6 +1,7 @@
 """The search loop with a stub executor: dedup, constraint gating, failures, generation counts."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -166,3 +167,49 @@ def test_unbuildable_candidate_fails_alone(store, data_cache, monkeypatch) -> No
     assert all("channel factors shrink" in t.user_attrs["nas"]["error"] for t in failed)
     runs = _child_runs("shrink")
     assert (runs["status"] == "FAILED").sum() == len(failed)
+
+
+def test_registration_tags_versions_the_new_front_dominates(store, data_cache, monkeypatch) -> None:
+    from nas.candidates import Candidate
+    from nas.search_tracking import register_front
+    from nas.tracking import log_onnx_model
+
+    config = tiny_config(data_cache, **{"search.study_name": "new"})
+    genome = parse_arch(json.loads((ROOT / "archs" / (
+        "be543f6a3d1eadc9a42496f0b40871d82d4931df.json")).read_text()), "x")
+    onnx_model = export_onnx(StackedHourglass(genome), 64, 18, "torchscript")
+    mlflow.set_experiment("registry")
+    with mlflow.start_run() as run:
+        uri = log_onnx_model(onnx_model, 64, 19)
+    client = mlflow.MlflowClient()
+    old = {"old-slow": (0.30, 9.0), "old-better": (0.90, 9.0)}
+    for name, (miou, latency) in old.items():
+        register_front(client, dataclasses.replace(config, search=dataclasses.replace(
+            config.search, study_name=name)), [Candidate(0, 0, name, "", "complete", miou,
+                                                         latency, model_uri=uri)], run.info.run_id)
+    front = [Candidate(1, 0, "fast", "", "complete", 0.50, 1.0, model_uri=uri),
+             Candidate(2, 0, "good", "", "complete", 0.60, 5.0, model_uri=uri)]
+    summary = register_front(client, config, front, "search-run")
+    assert summary["aliases"] == {"pareto-best-iou": summary["versions"]["good"],
+                                  "pareto-fastest": summary["versions"]["fast"],
+                                  "pareto-knee": summary["versions"]["fast"]}  # mIoU per ms
+    tags = {v.tags["nas.archid"]: v.tags for v in
+            client.search_model_versions("name = 'face-seg-hourglass'")}
+    assert tags["old-slow"]["nas.dominated_by"].startswith("version ")
+    assert "nas.dominated_by" not in tags["old-better"]
+    again = register_front(client, config, front, "search-run")  # a resumed search
+    assert again["versions"] == summary["versions"]
+
+
+def test_pareto_front_hypervolume_and_knee() -> None:
+    from nas.candidates import Candidate
+    from nas.pareto import hypervolume, knee, pareto_front
+
+    points = [Candidate(i, 0, str(i), "", "complete", miou, lat) for i, (miou, lat) in
+              enumerate([(0.2, 1.0), (0.5, 2.0), (0.4, 3.0), (0.6, 4.0), (0.61, 10.0)])]
+    front = pareto_front(points)
+    assert [c.archid for c in front] == ["0", "1", "3", "4"]  # (0.4, 3 ms) is dominated
+    # boxes to the reference (10 ms, mIoU 0): 1*0.2 + 2*0.5 + 6*0.6 + 0*0.61
+    assert hypervolume(points, 10.0, 0.0) == pytest.approx(0.2 + 1.0 + 3.6)
+    # scaled to [0, 1]: (0, 0), (.11, .73), (.33, .98), (1, 1); farthest from the diagonal: 3
+    assert knee(front).archid == "3"
