@@ -24,7 +24,8 @@ $(STAMP): requirements.txt
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 search: $(STAMP)
-	mlflow run . -e search --env-manager local -P search_config=confs/quickstart.yaml
+	mlflow run . -e search --env-manager local --experiment-name hourglass-nas \
+		-P search_config=confs/quickstart.yaml
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

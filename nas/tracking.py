@@ -24,6 +24,7 @@ TAG_KIND = "nas.kind"
 TAG_ARCHID = "nas.archid"
 ALIASES = ("pareto-best-iou", "pareto-fastest", "pareto-knee")
 MAX_PARAMS_PER_BATCH = 100
+EXPERIMENT_KIND = "mlflow.experimentKind"
 
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 warnings.filterwarnings("ignore", module="mlflow")
@@ -42,11 +43,15 @@ def init_experiment(name: str) -> str:
 
 
 def experiment_for(name: str) -> str:
-    """`mlflow run` hands us its run (MLFLOW_RUN_ID): use that run's experiment; else `name`."""
+    """`mlflow run` hands us its run (MLFLOW_RUN_ID): use that run's experiment; else `name`.
+    The experiment is marked as model training, so the MLflow UI opens on its runs."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
-    if run_id:
-        return MlflowClient().get_run(run_id).info.experiment_id
-    return init_experiment(name)
+    client = MlflowClient()
+    experiment_id = (client.get_run(run_id).info.experiment_id if run_id
+                     else init_experiment(name))
+    if EXPERIMENT_KIND not in client.get_experiment(experiment_id).tags:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, "custom_model_development")
+    return experiment_id
 
 
 def log_dataset(sample: np.ndarray, source: str, digest: str, context: str) -> None:
