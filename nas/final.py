@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from nas import tracking
-from nas.archjson import arch_json, archid, read_arch
+from nas.archjson import arch_json, archid, read_arch, write_arch
 from nas.config import Config, flatten_config
 from nas.errors import UserError
 from nas.execution import PROJECT_ROOT
@@ -88,7 +88,7 @@ def _final_metrics(result) -> dict[str, float]:
 def _write_outputs(out: Path, genome: Genome, model: torch.nn.Module, onnx_model: bytes,
                    summary: dict[str, Any], history: list[dict]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{archid(genome)}.json").write_text(arch_json(genome))
+    write_arch(genome, out / f"{archid(genome)}.json")
     torch.save(model.state_dict(), out / "model.pt")
     (out / "model.onnx").write_bytes(onnx_model)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))

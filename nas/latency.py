@@ -109,9 +109,14 @@ def measure_onnx_latency(onnx_model: bytes, image_size: int, cfg: LatencyConfig)
 
 def measure_genome_latency(genome: Genome, num_classes: int, image_size: int,
                            cfg: LatencyConfig) -> Latency:
-    """Build the genome's network, export it and time it: what the search does per candidate."""
+    """Build the genome's network (seeded weights), export it and time it."""
     check_image_size(genome, image_size)
     torch.manual_seed(0)
-    onnx_model = export_onnx(StackedHourglass(genome, num_classes), image_size, cfg.opset,
-                             cfg.exporter)
+    return measure_model_latency(StackedHourglass(genome, num_classes), image_size, cfg)
+
+
+def measure_model_latency(model: nn.Module, image_size: int, cfg: LatencyConfig) -> Latency:
+    """Export a network with the configured exporter and time it: what the search does per
+    candidate, and what `describe --latency` reports."""
+    onnx_model = export_onnx(model, image_size, cfg.opset, cfg.exporter)
     return measure_onnx_latency(onnx_model, image_size, cfg)

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 import optuna
+import torch
 from optuna.trial import TrialState
 
 from nas import candidates as records
@@ -16,7 +17,7 @@ from nas.config import Config
 from nas.errors import UserError
 from nas.evaluation import Job
 from nas.execution import Executor
-from nas.latency import measure_genome_latency
+from nas.latency import measure_model_latency
 from nas.profile import count_macs, count_params
 from nas.model import StackedHourglass
 from nas.space import genome_from_params, search_distributions
@@ -107,7 +108,7 @@ def _tell(state: SearchState, trial: optuna.Trial, c: Candidate) -> None:
         return
     for key, value in _constraints(state, c).items():
         trial.set_constraint(key, value)
-    miou = c.val_miou if c.state in ("complete", "duplicate") and c.feasible else 0.0
+    miou = c.val_miou if c.feasible else 0.0
     state.study.tell(trial, [miou, c.latency_ms])
 
 
@@ -116,11 +117,11 @@ def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candid
     cfg = state.config
     genome = genome_from_params(trial.params, cfg.space)
     c = Candidate(trial.number, generation, archid(genome), arch_json(genome))
+    torch.manual_seed(0)  # the same weights as `describe --latency` times
     model = StackedHourglass(genome, cfg.model.num_classes)
     c.num_params, c.macs = count_params(model), count_macs(model, cfg.model.image_size)
     started = time.perf_counter()
-    latency = measure_genome_latency(genome, cfg.model.num_classes, cfg.model.image_size,
-                                     cfg.latency)
+    latency = measure_model_latency(model, cfg.model.image_size, cfg.latency)
     state.timings.latency_seconds += time.perf_counter() - started
     c.latency_ms, c.latency_p90_ms = latency.latency_ms, latency.latency_p90_ms
     c.latency_iqr_ms = latency.latency_iqr_ms
@@ -162,14 +163,12 @@ def _train(state: SearchState, to_train: dict[int, tuple[optuna.Trial, Candidate
 
 def _tell_duplicate(state: SearchState, trial: optuna.Trial, generation: int,
                     original: Candidate) -> None:
-    c = Candidate(trial.number, generation, original.archid, original.arch_json,
-                  state="duplicate" if original.state != "failed" else "failed",
+    kind = original.state if original.state in ("failed", "infeasible") else "duplicate"
+    c = Candidate(trial.number, generation, original.archid, original.arch_json, state=kind,
                   duplicate_of=original.trial_number)
     for key in records.METRIC_KEYS:
         setattr(c, key, getattr(original, key))
     c.model_uri, c.error = original.model_uri, original.error
-    if original.state == "infeasible":
-        c.state = "infeasible"
     state.listener.candidate_finished(c, None, original)
     _tell(state, trial, c)
 

@@ -117,10 +117,6 @@ def log_onnx_model(onnx_model: bytes, image_size: int, num_classes: int,
     return info.model_uri
 
 
-def log_text(client: MlflowClient, run_id: str, text: str, artifact_file: str) -> None:
-    client.log_text(run_id, text, artifact_file)
-
-
 def log_files(client: MlflowClient, run_id: str, paths: Iterable[Path], artifact_dir: str = "") -> None:
     for path in paths:
         if path.is_dir():
