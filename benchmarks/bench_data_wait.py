@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import nas.batches
+from benchmarks.figures import print_figures
 from nas.archjson import read_arch
 from nas.config import Config, load_config, parse_overrides
 from nas.facesynth import load_data
@@ -90,6 +91,10 @@ def main() -> None:
         print(f"waiting share without / with prefetch: {inline / max(share, 1e-9):.1f}x")
     verdict = "OK" if share < TARGET_SHARE else "ABOVE TARGET"
     print(f"data wait share {100 * share:.2f}% (target < {100 * TARGET_SHARE:.0f}%): {verdict}")
+    figures = {"data_wait_share": share}
+    if args.compare:
+        figures["data_wait_share_no_prefetch"] = inline
+    print_figures(figures)
 
 
 if __name__ == "__main__":

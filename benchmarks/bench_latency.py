@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.figures import print_figures
+
 ROOT = Path(__file__).resolve().parent.parent
 PASS = """
 import json, sys
@@ -55,6 +57,9 @@ def main() -> None:
     print(f"rank correlation between passes: {spearman(a, b):.4f}")
     print(f"median relative difference: {100 * np.median(relative):.2f}% "
           f"(max {100 * relative.max():.2f}%)")
+    print_figures({"archs": len(paths), "rank_correlation": spearman(a, b),
+                   "median_relative_difference": float(np.median(relative)),
+                   "max_relative_difference": float(relative.max())})
 
 
 if __name__ == "__main__":

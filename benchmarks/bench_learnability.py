@@ -13,6 +13,7 @@ import random
 import numpy as np
 import torch
 
+from benchmarks.figures import print_figures
 from nas.config import SpaceConfig, load_config
 from nas.facesynth import load_data
 from nas.metrics import majority_baseline_miou
@@ -66,6 +67,8 @@ def main() -> None:
         print(f"{name:>7}: {count_params(model):>8,} params, val mIoU {result.miou:.4f} "
               f"({result.miou / baseline:.2f}x baseline) in {result.train_seconds:.0f} s")
     print(f"larger / tiny val mIoU: {scores['larger'] / scores['tiny']:.2f}x")
+    print_figures({"baseline_miou": baseline, "tiny_miou": scores["tiny"],
+                   "larger_miou": scores["larger"], "ratio": scores["larger"] / scores["tiny"]})
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 
+from benchmarks.figures import print_figures
 from nas import driver
 from nas.archjson import arch_json, archid
 from nas.config import Config, load_config, parse_overrides
@@ -67,14 +68,18 @@ def main() -> None:
     args = parser.parse_args()
     overrides = {"search.study_name": f"bench-{int(time.time())}", **parse_overrides(args.set)}
     config = load_config([args.config], overrides)
+    figures: dict[str, float] = {}
     if not args.skip_search:
         t = overhead(config)
+        figures = {"overhead_share": t["overhead_share"], "search_seconds": t["search_seconds"]}
         print(f"search: {t['search_seconds']:.1f} s wall, {t['training_wall_seconds']:.1f} s "
               f"training, {t['latency_seconds']:.1f} s latency measurement")
         print(f"share of wall time that is neither: {100 * t['overhead_share']:.1f}% (target < 10%)")
     serial, parallel = throughput(config, args.jobs)
     print(f"{args.jobs} trainings: serial {serial:.1f} s, 2 parallel on Ray {parallel:.1f} s")
     print(f"parallel / serial throughput: {serial / parallel:.2f}x (target >= 1.8x)")
+    figures["parallel_speedup"] = serial / parallel
+    print_figures(figures)
 
 
 if __name__ == "__main__":

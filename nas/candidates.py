@@ -12,14 +12,16 @@ from optuna.trial import FrozenTrial, TrialState
 RECORD_ATTR = "nas"
 
 # One name per metric, shared by MLflow, the CSV files and Optuna user attributes.
-METRIC_KEYS = ("val_miou", "latency_ms", "latency_p90_ms", "latency_iqr_ms", "num_params",
-               "macs", "train_seconds")
+METRIC_KEYS = ("val_miou", "val_miou_f0", "latency_ms", "latency_p90_ms", "latency_iqr_ms",
+               "num_params", "macs", "train_seconds")
 STATES = ("running", "complete", "infeasible", "failed", "duplicate")
 
 
 @dataclass
 class Candidate:
-    """What the search knows of one trial; `state` is one of STATES."""
+    """What the search knows of one trial; `state` is one of STATES. `val_miou` is the score at
+    `fidelity` (0: the partial training; 1: the promoted, longer one), `val_miou_f0` the partial
+    training's score, the one Optuna is told."""
 
     trial_number: int
     generation: int
@@ -37,6 +39,8 @@ class Candidate:
     model_uri: str = ""
     duplicate_of: int = -1
     error: str = ""
+    fidelity: int = 0
+    val_miou_f0: float = math.nan
 
     @property
     def feasible(self) -> bool:
@@ -71,9 +75,19 @@ def load(trial: FrozenTrial) -> Candidate | None:
     candidate = Candidate.from_attr(attr)
     if trial.state == TrialState.RUNNING:
         candidate.state = "running"
+    if math.isnan(candidate.val_miou_f0) and candidate.fidelity == 0:  # written before fidelities
+        candidate.val_miou_f0 = candidate.val_miou
     return candidate
 
 
 def unique_trained(candidates: list[Candidate]) -> list[Candidate]:
     """Feasible, trained candidates, one per archid (duplicates point at their original)."""
     return [c for c in candidates if c.state == "complete" and math.isfinite(c.val_miou)]
+
+
+def front_pool(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates the front is chosen from: trained ones at the highest fidelity that any
+    of them reached, so that no score is compared with one of a longer training."""
+    trained = unique_trained(candidates)
+    top = max((c.fidelity for c in trained), default=0)
+    return [c for c in trained if c.fidelity == top]

@@ -62,7 +62,9 @@ class TrainingConfig:
     max_steps: int = 0
     batch_size: int = 16
     lr: float = 2e-4
+    lr_schedule: str = "constant"
     lr_gamma: float = 1.0
+    warmup_fraction: float = 0.0
     val_per_epoch: int = 0
     seed: int = 0
     device: str = "auto"
@@ -89,6 +91,7 @@ class LatencyConfig:
 class SearchConfig:
     """NSGA-II settings, execution and resume."""
 
+    sampler: str = "nsga2"
     population_size: int = 20
     generations: int = 10
     seed: int = 42
@@ -105,6 +108,19 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class PromotionConfig:
+    """Multi-fidelity promotion: after each generation, the candidates on (or within `miou_slack`
+    of) the partial-training front are trained again, `epochs_factor` times longer with the
+    training seed + `seed_offset`; that score then stands for them in the front and registry."""
+
+    enabled: bool = False
+    epochs_factor: float = 4.0
+    seed_offset: int = 1
+    miou_slack: float = 0.0
+    max_per_generation: int = 0
+
+
+@dataclass(frozen=True)
 class TrackingConfig:
     """MLflow experiment and registry names."""
 
@@ -114,7 +130,8 @@ class TrackingConfig:
 
 
 def _final_training() -> TrainingConfig:
-    return TrainingConfig(epochs=30, lr_gamma=0.973435286, val_per_epoch=10)
+    return TrainingConfig(epochs=30, lr_schedule="exponential", lr_gamma=0.973435286,
+                          val_per_epoch=10)
 
 
 @dataclass(frozen=True)
@@ -128,6 +145,7 @@ class Config:
     final_training: TrainingConfig = field(default_factory=_final_training)
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
@@ -213,7 +231,11 @@ def load_config(
     return config
 
 
-CHOICES = {"latency.exporter": ("dynamo", "torchscript")}
+LR_SCHEDULES = ("constant", "exponential", "cosine")
+SAMPLERS = ("nsga2", "random", "nsga3", "tpe")
+CHOICES = {"latency.exporter": ("dynamo", "torchscript"), "search.sampler": SAMPLERS,
+           "partial_training.lr_schedule": LR_SCHEDULES,
+           "final_training.lr_schedule": LR_SCHEDULES}
 
 
 def _check_choices(config: Config) -> None:

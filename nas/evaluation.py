@@ -3,6 +3,7 @@ Runs in a Ray worker or in the driver; it never touches MLflow or Optuna."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -51,10 +52,16 @@ class Outcome:
     worker: str = ""
 
 
+def init_seed(archid: str, seed: int) -> int:
+    """The weight-initialisation seed of one architecture under one training seed: a score then
+    depends on the architecture and the seed, not on which trial or worker trained it."""
+    return int(hashlib.sha256(f"{archid}:{seed}".encode()).hexdigest()[:15], 16)
+
+
 def _train(job: Job) -> tuple[dict[str, float], list[float], bytes]:
     splits = load_splits(job.dataset_dir, job.image_size, job.cache_dir, *job.split_sizes)
     genome = parse_arch(json.loads(job.arch_json), f"candidate {job.archid}")
-    torch.manual_seed(job.training.seed)
+    torch.manual_seed(init_seed(job.archid, job.training.seed))
     model = StackedHourglass(genome, job.num_classes)
     result = train_partial(model, splits, job.training, job.num_classes)
     if not math.isfinite(result.miou):

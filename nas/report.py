@@ -18,8 +18,9 @@ from nas.candidates import Candidate  # noqa: E402
 
 ARCHAI_COLUMNS = ["archid", "val_miou", "latency_ms", "parent", "parents", "iteration_num",
                   "search_walltime_hours", "is_pareto"]
-OUR_COLUMNS = ["trial_number", "state", "feasible", "latency_p90_ms", "latency_iqr_ms",
-               "num_params", "macs", "train_seconds", "duplicate_of", "run_id", "error"]
+OUR_COLUMNS = ["trial_number", "state", "feasible", "fidelity", "val_miou_f0", "latency_p90_ms",
+               "latency_iqr_ms", "num_params", "macs", "train_seconds", "duplicate_of", "run_id",
+               "error"]
 PLOT_NAME = "pareto_evolution"
 
 
@@ -33,6 +34,7 @@ def state_table(candidates: Sequence[Candidate], front: Sequence[Candidate],
              "iteration_num": c.generation, "search_walltime_hours": walltime_hours,
              "is_pareto": c.archid in front_ids and c.state == "complete",
              "trial_number": c.trial_number, "state": c.state, "feasible": c.feasible,
+             "fidelity": c.fidelity, "val_miou_f0": c.val_miou_f0,
              "latency_p90_ms": c.latency_p90_ms, "latency_iqr_ms": c.latency_iqr_ms,
              "num_params": c.num_params, "macs": c.macs, "train_seconds": c.train_seconds,
              "duplicate_of": c.duplicate_of, "run_id": c.run_id,
@@ -74,7 +76,8 @@ def plot_png(path: Path, candidates: Sequence[Candidate],
         xs, ys, _ = zip(*points)
         ax.plot(xs, ys, "o-", color=colour, markersize=4, drawstyle="steps-post",
                 label=f"front after generation {generation}")
-    ax.set_xlabel("ONNX Runtime CPU latency (ms, median)")
+    ax.set_xscale("log")  # latencies span orders of magnitude: one slow model must not squeeze the rest
+    ax.set_xlabel("ONNX Runtime CPU latency (ms, median, log scale)")
     ax.set_ylabel("validation mIoU after partial training")
     ax.set_title("Pareto front evolution")
     ax.grid(alpha=0.3)

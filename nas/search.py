@@ -1,6 +1,7 @@
 """The NSGA-II generation loop: ask a whole generation, time it, train the feasible, tell it."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -11,6 +12,7 @@ import torch
 from optuna.trial import TrialState
 
 from nas import candidates as records
+from nas import promotion
 from nas.archjson import arch_json, archid
 from nas.candidates import Candidate
 from nas.config import Config
@@ -48,6 +50,9 @@ class Listener:
     def candidate_started(self, c: Candidate, params: dict, latency: dict) -> None: ...
     def candidate_finished(self, c: Candidate, outcome=None, original: Candidate | None = None
                            ) -> None: ...
+    def candidate_promoted(self, c: Candidate, fidelity: int, outcome) -> str:
+        """Record a promotion's outcome; returns the promoted model's URI ('' if it failed)."""
+        ...
     def generation_finished(self, generation: int, all_candidates: list[Candidate],
                             params: dict[int, dict]) -> None: ...
 
@@ -61,6 +66,7 @@ class SearchState:
     job_template: dict
     candidates: dict[int, Candidate] = field(default_factory=dict)
     params: dict[int, dict] = field(default_factory=dict)
+    promotions: dict[str, dict] = field(default_factory=dict)  # archid -> promotion record
     timings: Timings = field(default_factory=Timings)
 
     def by_archid(self) -> dict[str, Candidate]:
@@ -108,7 +114,7 @@ def _tell(state: SearchState, trial: optuna.Trial, c: Candidate) -> None:
         return
     for key, value in _constraints(state, c).items():
         trial.set_constraint(key, value)
-    miou = c.val_miou if c.feasible else 0.0
+    miou = c.val_miou_f0 if c.feasible else 0.0  # see nas.promotion for why fidelity 0
     state.study.tell(trial, [miou, c.latency_ms])
 
 
@@ -139,6 +145,7 @@ def _job(state: SearchState, c: Candidate) -> Job:
 def _finish_trained(state: SearchState, trial: optuna.Trial, c: Candidate, outcome) -> None:
     if outcome.ok:
         c.state, c.val_miou = "complete", outcome.metrics["val_miou"]
+        c.val_miou_f0 = c.val_miou
         c.train_seconds = outcome.metrics["train_seconds"]
         log.info("trial %d %s trained: val mIoU %.4f in %.1f s", c.trial_number, c.archid[:8],
                  c.val_miou, c.train_seconds)
@@ -168,7 +175,7 @@ def _tell_duplicate(state: SearchState, trial: optuna.Trial, generation: int,
                   duplicate_of=original.trial_number)
     for key in records.METRIC_KEYS:
         setattr(c, key, getattr(original, key))
-    c.model_uri, c.error = original.model_uri, original.error
+    c.model_uri, c.error, c.fidelity = original.model_uri, original.error, original.fidelity
     state.listener.candidate_finished(c, None, original)
     _tell(state, trial, c)
 
@@ -214,15 +221,58 @@ def run_generation(state: SearchState, generation: int) -> None:
     _train(state, to_train)
     for trial, first in duplicates:
         _tell_duplicate(state, trial, generation, state.candidates[first.trial_number])
+    promote(state, generation)
+
+
+def _promoted(state: SearchState, c: Candidate, generation: int, outcome) -> None:
+    """Log a promotion's outcome, keep it in the study, and let its score stand for `c`."""
+    record = {"fidelity": promotion.PROMOTED, "ok": outcome.ok, "generation": generation,
+              "trial": c.trial_number}
+    if outcome.ok:
+        record["val_miou"] = outcome.metrics["val_miou"]
+        log.info("trial %d %s promoted: val mIoU %.4f -> %.4f", c.trial_number, c.archid[:8],
+                 c.val_miou_f0, record["val_miou"])
+    else:
+        record["error"] = outcome.error.splitlines()[0]
+        log.warning("promotion of %s (trial %d) failed: %s", c.archid[:8], c.trial_number,
+                    record["error"])
+    promoted = dataclasses.replace(c)
+    promotion.apply_record(promoted, record)
+    record["model_uri"] = state.listener.candidate_promoted(promoted, promotion.PROMOTED, outcome)
+    promotion.save_record(state.study, c.archid, record)
+    state.promotions[c.archid] = record
+    promotion.apply_record(c, record)
+
+
+def promote(state: SearchState, generation: int) -> None:
+    """Train the candidates on (or near) the partial-training front again at the higher
+    fidelity, once per architecture, on the search's executor."""
+    cfg = state.config.promotion
+    if not cfg.enabled:
+        return
+    chosen = promotion.choose(_ordered(state), set(state.promotions), cfg)
+    if not chosen:
+        return
+    started = time.perf_counter()
+    training = promotion.promotion_training(state.job_template["training"], cfg)
+    jobs = [dataclasses.replace(_job(state, c), training=training) for c in chosen]
+    by_trial = {c.trial_number: c for c in chosen}
+    for outcome in state.executor.run(jobs):
+        _promoted(state, by_trial[outcome.trial_number], generation, outcome)
+    state.timings.training_wall_seconds += time.perf_counter() - started
 
 
 def load_finished(state: SearchState) -> None:
-    """Candidates the study already holds (a resumed search does not evaluate them again)."""
+    """Candidates and promotions the study already holds (a resumed search does not evaluate
+    them again)."""
+    state.promotions = promotion.load_records(state.study)
     for trial in state.study.get_trials(deepcopy=False):
         c = records.load(trial)
         state.params[trial.number] = trial.params
         if c is not None and trial.state != TrialState.RUNNING:
             state.candidates[trial.number] = c
+            if c.state == "complete" and c.archid in state.promotions:
+                promotion.apply_record(c, state.promotions[c.archid])
 
 
 def run_search(state: SearchState) -> list[Candidate]:

@@ -12,10 +12,11 @@ from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
 from nas import tracking
-from nas.candidates import Candidate, unique_trained
+from nas.candidates import Candidate, front_pool
 from nas.config import Config
 from nas.facesynth import LABELS
 from nas.pareto import dominates, hypervolume, knee, pareto_front
+from nas.promotion import rank_correlation
 from nas.report import state_table, write_generation_files, write_plots
 from nas.tracking import TAG_ARCHID, TAG_KIND, TAG_STUDY
 
@@ -87,14 +88,26 @@ class SearchTracker:
         self.client.set_terminated(c.run_id, FINISHED)
         return None
 
-    def _log_trained(self, c: Candidate, outcome) -> None:
+    def _log_trained(self, c: Candidate, outcome, fidelity: int = 0) -> str:
+        """Metrics at step = fidelity and the trained ONNX model; returns the model's URI."""
         names = LABELS[: len(outcome.per_class_iou)]
         per_class = {f"val_iou_{n}": v for n, v in zip(names, outcome.per_class_iou)}
-        tracking.log_metrics(self.client, c.run_id, {**outcome.metrics, **per_class})
+        tracking.log_metrics(self.client, c.run_id, {**outcome.metrics, **per_class},
+                             step=fidelity)
         self.client.set_tag(c.run_id, "nas.worker", outcome.worker)
+        self.client.set_tag(c.run_id, "nas.fidelity", str(c.fidelity))
         with mlflow.start_run(run_id=c.run_id, nested=True):
             c.model_uri = tracking.log_onnx_model(
                 outcome.onnx_model, self.config.model.image_size, self.config.model.num_classes)
+        return c.model_uri
+
+    def candidate_promoted(self, c: Candidate, fidelity: int, outcome) -> str:
+        """The promoted training's metrics at step `fidelity` on the candidate's run, its model,
+        and `nas.fidelity` (the fidelity whose score stands for the candidate)."""
+        if not outcome.ok:
+            self.client.set_tag(c.run_id, "nas.promotion_error", outcome.error[:5000])
+            return ""
+        return self._log_trained(c, outcome, fidelity)
 
     def _log_duplicate(self, c: Candidate, original: Candidate) -> None:
         c.run_id = self._create_run(c, "-dup")
@@ -111,13 +124,17 @@ class SearchTracker:
 
     def generation_finished(self, generation: int, candidates: list[Candidate],
                             params: dict[int, dict]) -> None:
-        front = pareto_front(unique_trained(candidates))
+        front = pareto_front(front_pool(candidates))
         self.fronts.append(front)
         s = self.config.search
+        promoted = [c for c in candidates if c.state == "complete" and c.fidelity > 0]
         metrics = {"hypervolume": hypervolume(front, s.hv_ref_latency_ms, s.hv_ref_miou),
                    "front_size": len(front),
                    "best_miou": max((c.val_miou for c in front), default=math.nan),
-                   "lowest_latency_ms": min((c.latency_ms for c in front), default=math.nan)}
+                   "lowest_latency_ms": min((c.latency_ms for c in front), default=math.nan),
+                   "num_promoted": len(promoted),
+                   "proxy_spearman": rank_correlation([c.val_miou_f0 for c in promoted],
+                                                      [c.val_miou for c in promoted])}
         for state in ("complete", "infeasible", "failed", "duplicate"):
             metrics[f"num_{state}"] = sum(c.state == state for c in candidates)
         tracking.log_metrics(self.client, self.parent_run_id, metrics, step=generation)
@@ -131,7 +148,7 @@ class SearchTracker:
 
     def finalize(self, candidates: list[Candidate]) -> dict[str, Any]:
         """Tag front membership on every candidate run, register the front, set aliases."""
-        front = pareto_front(unique_trained(candidates))
+        front = pareto_front(front_pool(candidates))
         front_ids = {c.archid for c in front}
         for c in candidates:
             if c.run_id:
@@ -154,7 +171,8 @@ def register_front(client: MlflowClient, config: Config, front: list[Candidate],
         versions[c.archid] = tracking.register_version(client, c.model_uri, name, {
             TAG_ARCHID: c.archid, TAG_STUDY: study, "nas.search_run_id": search_run_id,
             "val_miou": f"{c.val_miou:.6f}", "latency_ms": f"{c.latency_ms:.4f}",
-            "num_params": c.num_params, "nas.candidate_run_id": c.run_id})
+            "num_params": c.num_params, "nas.candidate_run_id": c.run_id,
+            "nas.fidelity": c.fidelity, "val_miou_f0": f"{c.val_miou_f0:.6f}"})
     aliases = {"pareto-best-iou": max(front, key=lambda c: c.val_miou),
                "pareto-fastest": min(front, key=lambda c: c.latency_ms),
                "pareto-knee": knee(front)}

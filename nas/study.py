@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import optuna
-from optuna.samplers import NSGAIISampler
+from optuna.samplers import BaseSampler, NSGAIIISampler, NSGAIISampler, RandomSampler, TPESampler
 
 from nas.config import Config
 from nas.errors import UserError
@@ -23,11 +24,20 @@ def default_storage(tracking_uri: str) -> str:
     return f"{prefix}{Path('optuna.db').resolve()}"
 
 
-def make_sampler(config: Config) -> NSGAIISampler:
+def make_sampler(config: Config) -> BaseSampler:
+    """`search.sampler`: NSGA-II (the search), NSGA-III, multi-objective TPE, or uniform random
+    (the baseline); all of them read the trials' latency and parameter constraints."""
     s = config.search
-    return NSGAIISampler(population_size=s.population_size, mutation_prob=s.mutation_prob,
-                         crossover_prob=s.crossover_prob, swapping_prob=s.swapping_prob,
-                         seed=s.seed)
+    if s.sampler == "random":
+        return RandomSampler(seed=s.seed)
+    if s.sampler == "tpe":
+        return TPESampler(seed=s.seed, multivariate=True, n_startup_trials=s.population_size)
+    genetic = NSGAIIISampler if s.sampler == "nsga3" else NSGAIISampler
+    with warnings.catch_warnings():  # NSGA-III is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return genetic(population_size=s.population_size, mutation_prob=s.mutation_prob or None,
+                       crossover_prob=s.crossover_prob, swapping_prob=s.swapping_prob,
+                       seed=s.seed)
 
 
 def _space_signature(config: Config) -> str:

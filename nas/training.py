@@ -126,13 +126,31 @@ def plan_steps(cfg: TrainingConfig, num_samples: int) -> tuple[int, int]:
     return total, per_epoch
 
 
+def lr_factor(step: int, total: int, per_epoch: int, cfg: TrainingConfig) -> float:
+    """Multiplier of `cfg.lr` for the 0-based `step` of `total`: a linear warm-up over the first
+    `warmup_fraction` of the steps, then constant, `lr_gamma` per finished epoch (exponential),
+    or a cosine decay to 0 at the last step."""
+    warmup = int(round(cfg.warmup_fraction * total))
+    if step < warmup:
+        return (step + 1) / warmup
+    if cfg.lr_schedule == "exponential":
+        return cfg.lr_gamma ** (step // per_epoch)
+    if cfg.lr_schedule == "cosine":
+        progress = (step - warmup) / max(total - warmup, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0
+
+
 class _Trainer:
     """Adam + cross-entropy steps over the training split, with timing and loss checks."""
 
-    def __init__(self, model: nn.Module, cfg: TrainingConfig, device: torch.device) -> None:
+    def __init__(self, model: nn.Module, cfg: TrainingConfig, device: torch.device,
+                 total: int, per_epoch: int) -> None:
         self.model, self.cfg, self.device = model, cfg, device
         self.amp = cfg.amp and device.type == "cuda"
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, total, per_epoch, cfg))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
         self.losses: list[float] = []
@@ -184,6 +202,7 @@ class _Trainer:
                 hooked = time.perf_counter()
                 hook(step)
                 self.hook_seconds += time.perf_counter() - hooked
+                self.scheduler.step()  # after the hook, which logs the lr this step used
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter() - start - self.hook_seconds
@@ -206,7 +225,7 @@ def train_partial(
     """Archai's candidate score: Adam, no augmentation, `epochs` (or `max_steps`), then val mIoU."""
     device = _prepare(model, cfg)
     total, per_epoch = plan_steps(cfg, len(splits.train.images))
-    trainer = _Trainer(model, cfg, device)
+    trainer = _Trainer(model, cfg, device, total, per_epoch)
     seconds = trainer.run(splits.train, total, per_epoch, hook=lambda step: None)
     val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
     final_epoch = trainer.losses[(total - 1) // per_epoch * per_epoch :]
@@ -244,12 +263,12 @@ def train_full(
     on_validation: Callable[[dict[str, float]], None] | None = None,
     class_names: Sequence[str] | None = None,
 ) -> FullTrainResult:
-    """Archai's final recipe: Adam + per-epoch ExponentialLR, `val_per_epoch` validations per
-    epoch, best state_dict by val loss saved to `checkpoint_path`, then val and test scores."""
+    """Archai's final recipe: Adam + per-epoch exponential decay (`lr_schedule`), `val_per_epoch`
+    validations per epoch, best state_dict by val loss saved to `checkpoint_path`, then val and
+    test scores."""
     device = _prepare(model, cfg)
     total, per_epoch = plan_steps(cfg, len(splits.train.images))
-    trainer = _Trainer(model, cfg, device)
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(trainer.optimizer, gamma=cfg.lr_gamma)
+    trainer = _Trainer(model, cfg, device, total, per_epoch)
     checkpoint_path = Path(checkpoint_path)
     checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     at = validation_steps(total, per_epoch, cfg.val_per_epoch)
@@ -270,8 +289,6 @@ def train_full(
                 torch.save(model.state_dict(), checkpoint_path)
             if on_validation is not None:
                 on_validation(dict(row))
-        if step % per_epoch == 0:
-            scheduler.step()
 
     seconds = trainer.run(splits.train, total, per_epoch, hook)
     model.load_state_dict(torch.load(checkpoint_path, map_location=device))

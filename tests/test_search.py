@@ -22,9 +22,10 @@ from tests.conftest import ROOT
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 
-def stub_miou(archid: str) -> float:
-    """A fixed, distinct 'mIoU' per architecture."""
-    return 0.2 + 0.6 * int(archid[:6], 16) / 0xFFFFFF
+def stub_miou(archid: str, seed: int = 0) -> float:
+    """A fixed, distinct 'mIoU' per architecture and training seed (another seed reads other
+    digits of the archid, so the ranking changes with it)."""
+    return 0.2 + 0.6 * int(archid[6 * seed : 6 * seed + 6], 16) / 0xFFFFFF
 
 
 class StubExecutor:
@@ -34,21 +35,32 @@ class StubExecutor:
 
     def __init__(self, fail_trials: tuple[int, ...] = ()):
         self.seen: list[str] = []
+        self.trainings: list[tuple[str, int, float]] = []  # (archid, seed, epochs) of every job
         self.fail_trials = set(fail_trials)
 
     def run(self, jobs: list[Job]):
         for job in jobs:
+            self.trainings.append((job.archid, job.training.seed, job.training.epochs))
+            if job.training.seed != 0:  # a promotion
+                miou = stub_miou(job.archid, job.training.seed)
+                yield Outcome(job.trial_number, job.archid, True,
+                              metrics={"val_miou": miou, "train_seconds": 0.0},
+                              per_class_iou=[miou] * job.num_classes, onnx_model=self.onnx(job))
+                continue
             self.seen.append(job.archid)
             if job.trial_number in self.fail_trials:
                 yield Outcome(job.trial_number, job.archid, False, "RuntimeError: boom\n...")
                 continue
-            genome = parse_arch(json.loads(job.arch_json), "stub")
-            onnx_model = export_onnx(StackedHourglass(genome, job.num_classes), job.image_size,
-                                     job.opset, job.exporter)
             miou = stub_miou(job.archid)
             yield Outcome(job.trial_number, job.archid, True,
                           metrics={"val_miou": miou, "train_seconds": 0.0},
-                          per_class_iou=[miou] * job.num_classes, onnx_model=onnx_model)
+                          per_class_iou=[miou] * job.num_classes, onnx_model=self.onnx(job))
+
+    @staticmethod
+    def onnx(job: Job) -> bytes:
+        genome = parse_arch(json.loads(job.arch_json), "stub")
+        return export_onnx(StackedHourglass(genome, job.num_classes), job.image_size, job.opset,
+                           job.exporter)
 
     def close(self) -> None:
         pass

@@ -147,7 +147,8 @@ def test_num_threads_applied_per_call(splits: Splits) -> None:
 
 
 def test_full_training_validates_checkpoints_and_decays_lr(splits: Splits, tmp_path: Path) -> None:
-    cfg = dataclasses.replace(FAST, epochs=2.0, lr_gamma=0.5, val_per_epoch=3)
+    cfg = dataclasses.replace(FAST, epochs=2.0, lr_schedule="exponential", lr_gamma=0.5,
+                              val_per_epoch=3)
     rows: list[dict] = []
     checkpoint = tmp_path / "ckpt" / "best.pt"
     model = _tiny_net()

@@ -1,0 +1,84 @@
+"""Multi-fidelity promotion: the candidates on (or near) the partial-training front are trained
+again for longer, and that higher-fidelity score stands for them in the front and the registry.
+
+Optuna's pruners refuse multi-objective studies, so fidelity is handled here. Optuna itself is
+told every trial's fidelity-0 score only: it is the one score all trials have, and NSGA-II
+compares trials with one another, so a promoted trial must not outrank an equal one merely for
+its longer training. Each promotion is kept in the study as a user attribute named
+`promotion:<archid>`, which makes it durable across resumes and unique per architecture.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import optuna
+import pandas as pd
+
+from nas.candidates import Candidate, unique_trained
+from nas.config import PromotionConfig, TrainingConfig
+
+PROMOTED = 1  # the fidelity level of a promoted score; 0 is the partial training
+ATTR_PREFIX = "promotion:"
+
+
+def promotion_training(partial: TrainingConfig, cfg: PromotionConfig) -> TrainingConfig:
+    """The partial recipe `epochs_factor` times longer (its learning-rate schedule stretched)
+    with another training seed."""
+    factor = cfg.epochs_factor
+    return dataclasses.replace(partial, epochs=partial.epochs * factor,
+                               max_steps=int(round(partial.max_steps * factor)),
+                               seed=partial.seed + cfg.seed_offset)
+
+
+def _dominated(c: Candidate, others: Sequence[Candidate], slack: float) -> bool:
+    """Whether another candidate beats `c`'s partial score raised by `slack` at no more latency."""
+    miou = c.val_miou_f0 + slack
+    return any(o.val_miou_f0 >= miou and o.latency_ms <= c.latency_ms
+               and (o.val_miou_f0 > miou or o.latency_ms < c.latency_ms) for o in others)
+
+
+def near_front(candidates: Sequence[Candidate], slack: float) -> list[Candidate]:
+    """Trained candidates that no other dominates by partial score once `slack` mIoU is added to
+    theirs (slack 0: the partial-training Pareto front itself)."""
+    pool = [c for c in unique_trained(list(candidates)) if math.isfinite(c.val_miou_f0)]
+    return [c for c in pool if not _dominated(c, pool, slack)]
+
+
+def choose(candidates: Sequence[Candidate], done: set[str], cfg: PromotionConfig
+           ) -> list[Candidate]:
+    """The candidates to promote now: near the front and not promoted (or tried) before; with a
+    cap, those on the front itself first, then by partial score."""
+    chosen = [c for c in near_front(candidates, cfg.miou_slack) if c.archid not in done]
+    on_front = {c.archid for c in near_front(candidates, 0.0)}
+    chosen.sort(key=lambda c: (c.archid not in on_front, -c.val_miou_f0, c.trial_number))
+    return chosen[: cfg.max_per_generation] if cfg.max_per_generation > 0 else chosen
+
+
+def load_records(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    """archid -> its promotion record, as kept in the study."""
+    return {key[len(ATTR_PREFIX):]: value for key, value in study.user_attrs.items()
+            if key.startswith(ATTR_PREFIX)}
+
+
+def save_record(study: optuna.Study, archid: str, record: dict[str, Any]) -> None:
+    study.set_user_attr(f"{ATTR_PREFIX}{archid}", record)
+
+
+def apply_record(c: Candidate, record: dict[str, Any]) -> None:
+    """Let a successful promotion's score and model stand for the candidate."""
+    if record.get("ok"):
+        c.val_miou, c.fidelity = float(record["val_miou"]), int(record["fidelity"])
+        c.model_uri = record.get("model_uri") or c.model_uri
+
+
+def rank_correlation(low: Sequence[float], high: Sequence[float]) -> float:
+    """Spearman's rank correlation (NaN for fewer than 3 pairs or a constant side)."""
+    if len(low) < 3:
+        return math.nan
+    ranks = pd.DataFrame({"low": low, "high": high}).rank()
+    if ranks["low"].nunique() < 2 or ranks["high"].nunique() < 2:
+        return math.nan
+    return float(np.corrcoef(ranks["low"], ranks["high"])[0, 1])
