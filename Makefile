@@ -3,21 +3,29 @@ SYSTEM_PYTHON := $(shell command -v python3)
 PYTHON ?= $(SYSTEM_PYTHON)
 VENV := .venv
 PY := $(VENV)/bin/python
-# The stamp names the requirements' hash, so editing requirements.txt reinstalls.
-STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+# The stamps name the hash of the pins and the package settings, so editing any of them
+# reinstalls: .installed-* the runtime list and `nas` itself, .dev-* the test and lint tools.
+HASH := $(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(HASH)
+DEV_STAMP := $(VENV)/.dev-$(HASH)
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup search test ui clean
+.PHONY: setup search test lint ui clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
-	rm -f $(VENV)/.installed-*
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	rm -f $(VENV)/.installed-* $(VENV)/.dev-*
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	@# PYTHONDONTWRITEBYTECODE may be set: compile once here so imports stay fast.
 	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
+	touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 # `mlflow run --env-manager local` runs `python`: the one in .venv/bin, first on PATH.
@@ -27,7 +35,11 @@ search: $(STAMP)
 	mlflow run . -e search --env-manager local --experiment-name hourglass-nas \
 		-P search_config=confs/quickstart.yaml
 
-test: $(STAMP)
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
 	$(PY) -m pytest -q tests
 
 ui: $(STAMP)

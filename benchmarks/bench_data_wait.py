@@ -1,8 +1,9 @@
 """Share of a partial training's loop time spent waiting for data (target: under 5%).
 
-    python -m benchmarks.bench_data_wait                      # synthetic faces, random hourglass
-    python -m benchmarks.bench_data_wait --dataset-dir D --arch archs/x.json --compare
+python -m benchmarks.bench_data_wait                      # synthetic faces, random hourglass
+python -m benchmarks.bench_data_wait --dataset-dir D --arch archs/x.json --compare
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,16 +64,19 @@ def build_model(args: argparse.Namespace, config: Config) -> nn.Module:
 def run_once(args: argparse.Namespace, config: Config, splits: Any, depth: int) -> TrainResult:
     nas.batches.PREFETCH_DEPTH = depth  # module default read by nas.batches.prefetch
     # As many epochs as steps, so that max_steps alone sets the length of the run.
-    cfg = dataclasses.replace(config.partial_training, epochs=float(args.max_steps),
-                              max_steps=args.max_steps)
+    cfg = dataclasses.replace(
+        config.partial_training, epochs=float(args.max_steps), max_steps=args.max_steps
+    )
     return train_partial(build_model(args, config), splits, cfg, config.model.num_classes)
 
 
 def report(label: str, result: TrainResult) -> float:
     share = result.data_wait_seconds / result.train_seconds
-    print(f"{label:>12}: {result.steps} steps in {result.train_seconds:.2f} s on {result.device}, "
-          f"{result.samples_per_second:.1f} samples/s, waited {result.data_wait_seconds:.3f} s "
-          f"for data = {100 * share:.2f}% of the loop")
+    print(
+        f"{label:>12}: {result.steps} steps in {result.train_seconds:.2f} s on {result.device}, "
+        f"{result.samples_per_second:.1f} samples/s, waited {result.data_wait_seconds:.3f} s "
+        f"for data = {100 * share:.2f}% of the loop"
+    )
     return share
 
 
@@ -81,9 +85,11 @@ def main() -> None:
     config = build_config(args)
     started = time.perf_counter()
     splits = load_data(config.data, config.model.image_size)
-    print(f"data: {len(splits.train.images)} train images of shape "
-          f"{tuple(splits.train.images.shape[1:])} from {splits.source} "
-          f"(loaded in {time.perf_counter() - started:.1f} s)")
+    print(
+        f"data: {len(splits.train.images)} train images of shape "
+        f"{tuple(splits.train.images.shape[1:])} from {splits.source} "
+        f"(loaded in {time.perf_counter() - started:.1f} s)"
+    )
     depth = nas.batches.PREFETCH_DEPTH
     share = report("prefetch", run_once(args, config, splits, depth))
     if args.compare:

@@ -4,6 +4,7 @@ relative difference between the passes.
 
     python -m benchmarks.bench_latency [--image-size 256] [--num-classes 18]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,13 @@ print(json.dumps({p: measure_genome_latency(read_arch(p), classes, size, Latency
 
 def measure_pass(paths: list[Path], image_size: int, num_classes: int) -> dict[str, float]:
     """One pass over all files in a fresh Python process; {path: median latency in ms}."""
-    out = subprocess.run([sys.executable, "-c", PASS, str(image_size), str(num_classes),
-                          *map(str, paths)], cwd=ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PASS, str(image_size), str(num_classes), *map(str, paths)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -51,15 +57,22 @@ def main() -> None:
     second = measure_pass(paths, args.image_size, args.num_classes)
     a = np.array([first[str(p)] for p in paths])
     b = np.array([second[str(p)] for p in paths])
-    for path, x, y in zip(paths, a, b):
+    for path, x, y in zip(paths, a, b, strict=True):
         print(f"{path.stem[:12]}  {x:9.3f} ms  {y:9.3f} ms  {100 * (y - x) / x:+6.2f}%")
     relative = np.abs(b - a) / a
     print(f"rank correlation between passes: {spearman(a, b):.4f}")
-    print(f"median relative difference: {100 * np.median(relative):.2f}% "
-          f"(max {100 * relative.max():.2f}%)")
-    print_figures({"archs": len(paths), "rank_correlation": spearman(a, b),
-                   "median_relative_difference": float(np.median(relative)),
-                   "max_relative_difference": float(relative.max())})
+    print(
+        f"median relative difference: {100 * np.median(relative):.2f}% "
+        f"(max {100 * relative.max():.2f}%)"
+    )
+    print_figures(
+        {
+            "archs": len(paths),
+            "rank_correlation": spearman(a, b),
+            "median_relative_difference": float(np.median(relative)),
+            "max_relative_difference": float(relative.max()),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ are scored by the search's own partial training under two training seeds and onc
     python -m benchmarks.bench_proxy [--config confs/quickstart.yaml] [--archs 12]
         [--long-factor 8] [--seeds 0 1] [--serial] [--set section.key=value ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _macs(genome: Genome, config: Config) -> int | None:
     try:
-        return count_macs(StackedHourglass(genome, config.model.num_classes),
-                          config.model.image_size)
+        return count_macs(
+            StackedHourglass(genome, config.model.num_classes), config.model.image_size
+        )
     except Exception:  # noqa: BLE001 - a genome the space allows but that cannot be built
         return None
 
@@ -56,8 +58,9 @@ def sample_archs(config: Config, count: int, seed: int) -> list[tuple[Genome, fl
     fits = []
     for index in _spread(len(by_macs), 3 * count):
         genome = by_macs[index][0]
-        latency = measure_genome_latency(genome, config.model.num_classes,
-                                         config.model.image_size, config.latency).latency_ms
+        latency = measure_genome_latency(
+            genome, config.model.num_classes, config.model.image_size, config.latency
+        ).latency_ms
         if latency <= budget:
             fits.append((genome, latency))
     chosen = [fits[index] for index in _spread(len(fits), count)]
@@ -75,15 +78,25 @@ def longer(training: TrainingConfig, factor: float) -> TrainingConfig:
     return dataclasses.replace(training, epochs=training.epochs * factor, max_steps=steps)
 
 
-def score(executor, template: dict, archs: list[tuple[Genome, float]],
-          trainings: dict[str, TrainingConfig]) -> dict[str, list[float]]:
+def score(
+    executor,
+    template: dict,
+    archs: list[tuple[Genome, float]],
+    trainings: dict[str, TrainingConfig],
+) -> dict[str, list[float]]:
     """val_miou of every arch under every named training; all jobs run as one batch."""
     jobs, keys = [], []
     for name, training in trainings.items():
         for i, (genome, _) in enumerate(archs):
             keys.append((name, i))
-            jobs.append(Job(trial_number=len(jobs), archid=archid(genome),
-                            arch_json=arch_json(genome), **{**template, "training": training}))
+            jobs.append(
+                Job(
+                    trial_number=len(jobs),
+                    archid=archid(genome),
+                    arch_json=arch_json(genome),
+                    **{**template, "training": training},
+                )
+            )
     # the longest jobs first, so that the last ones do not leave a worker idle
     order = sorted(range(len(jobs)), key=lambda k: -jobs[k].training.epochs)
     scores = {name: [float("nan")] * len(archs) for name in trainings}
@@ -122,36 +135,48 @@ def main() -> None:
     base = template["training"]
     trainings = {f"seed{s}": dataclasses.replace(base, seed=s) for s in args.seeds}
     if args.long_factor > 0:
-        trainings["long"] = dataclasses.replace(longer(base, args.long_factor),
-                                                seed=args.seeds[0])
+        trainings["long"] = dataclasses.replace(longer(base, args.long_factor), seed=args.seeds[0])
     executor = SerialExecutor() if args.serial else RayExecutor(config.search)
     try:
         scores = score(executor, template, archs, trainings)
     finally:
         executor.close()
     first, second = (scores[f"seed{s}"] for s in args.seeds)
-    partial = [(a + b) / 2 for a, b in zip(first, second)]
+    partial = [(a + b) / 2 for a, b in zip(first, second, strict=True)]
     long = scores.get("long", [float("nan")] * len(archs))
-    print(f"{len(archs)} archs, {len(splits.train.ids)} train / {len(splits.val.ids)} val images "
-          f"at {config.model.image_size}px; long training = {args.long_factor:g}x the partial one")
-    print(f"{'archid':<10} {'latency ms':>10} {'seed ' + str(args.seeds[0]):>8} "
-          f"{'seed ' + str(args.seeds[1]):>8} {'long':>8}")
-    for (genome, latency), a, b, c in zip(archs, first, second, long):
+    print(
+        f"{len(archs)} archs, {len(splits.train.ids)} train / {len(splits.val.ids)} val images "
+        f"at {config.model.image_size}px; long training = {args.long_factor:g}x the partial one"
+    )
+    print(
+        f"{'archid':<10} {'latency ms':>10} {'seed ' + str(args.seeds[0]):>8} "
+        f"{'seed ' + str(args.seeds[1]):>8} {'long':>8}"
+    )
+    for (genome, latency), a, b, c in zip(archs, first, second, long, strict=True):
         print(f"{archid(genome)[:8]:<10} {latency:>10.3f} {a:>8.4f} {b:>8.4f} {c:>8.4f}")
-    figures = {"archs": len(archs), "seed_spearman": spearman(first, second),
-               "fidelity_spearman": spearman(partial, long),
-               "fidelity_kendall": kendall_tau(partial, long),
-               "latency_spearman": spearman([lat for _, lat in archs], long),
-               "partial_miou_mean": float(np.mean(partial)),
-               "long_miou_mean": float(np.mean(long)),
-               "seconds": time.perf_counter() - started}
-    print(f"seed-to-seed Spearman of the partial score: {figures['seed_spearman']:.3f} "
-          "(target >= 0.8)")
-    print(f"partial (mean of 2 seeds) vs long: Spearman {figures['fidelity_spearman']:.3f} "
-          f"(target >= 0.7), Kendall {figures['fidelity_kendall']:.3f}; latency alone vs long: "
-          f"Spearman {figures['latency_spearman']:.3f}")
-    print(f"mean val mIoU: partial {figures['partial_miou_mean']:.4f}, long "
-          f"{figures['long_miou_mean']:.4f}; {figures['seconds']:.0f} s")
+    figures = {
+        "archs": len(archs),
+        "seed_spearman": spearman(first, second),
+        "fidelity_spearman": spearman(partial, long),
+        "fidelity_kendall": kendall_tau(partial, long),
+        "latency_spearman": spearman([lat for _, lat in archs], long),
+        "partial_miou_mean": float(np.mean(partial)),
+        "long_miou_mean": float(np.mean(long)),
+        "seconds": time.perf_counter() - started,
+    }
+    print(
+        f"seed-to-seed Spearman of the partial score: {figures['seed_spearman']:.3f} "
+        "(target >= 0.8)"
+    )
+    print(
+        f"partial (mean of 2 seeds) vs long: Spearman {figures['fidelity_spearman']:.3f} "
+        f"(target >= 0.7), Kendall {figures['fidelity_kendall']:.3f}; latency alone vs long: "
+        f"Spearman {figures['latency_spearman']:.3f}"
+    )
+    print(
+        f"mean val mIoU: partial {figures['partial_miou_mean']:.4f}, long "
+        f"{figures['long_miou_mean']:.4f}; {figures['seconds']:.0f} s"
+    )
     print_figures(figures)
 
 

@@ -4,6 +4,7 @@ CPU trainings on Ray against serial training (target >= 1.8x).
 
     python -m benchmarks.bench_search [--jobs 6] [--skip-search] [--set search.generations=3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,13 @@ def timed(executor, jobs: list[Job]) -> float:
 
 
 def throughput(config: Config, count: int) -> tuple[float, float]:
-    """Seconds for `count` quickstart trainings: serially, then 2 at a time on Ray (1 thread each)."""
+    """Seconds for `count` quickstart trainings: serially, then 2 at once on Ray (1 thread each)."""
     template = driver.job_template(config, load_data(config.data, config.model.image_size))
     genomes = [random_genome(config.space, random.Random(seed)) for seed in range(count)]
-    jobs = [Job(trial_number=i, archid=archid(g), arch_json=arch_json(g), **template)
-            for i, g in enumerate(genomes)]
+    jobs = [
+        Job(trial_number=i, archid=archid(g), arch_json=arch_json(g), **template)
+        for i, g in enumerate(genomes)
+    ]
     serial = timed(SerialExecutor(), jobs)
     executor = RayExecutor(config.search)
     try:
@@ -72,9 +75,13 @@ def main() -> None:
     if not args.skip_search:
         t = overhead(config)
         figures = {"overhead_share": t["overhead_share"], "search_seconds": t["search_seconds"]}
-        print(f"search: {t['search_seconds']:.1f} s wall, {t['training_wall_seconds']:.1f} s "
-              f"training, {t['latency_seconds']:.1f} s latency measurement")
-        print(f"share of wall time that is neither: {100 * t['overhead_share']:.1f}% (target < 10%)")
+        print(
+            f"search: {t['search_seconds']:.1f} s wall, {t['training_wall_seconds']:.1f} s "
+            f"training, {t['latency_seconds']:.1f} s latency measurement"
+        )
+        print(
+            f"share of wall time that is neither: {100 * t['overhead_share']:.1f}% (target < 10%)"
+        )
     serial, parallel = throughput(config, args.jobs)
     print(f"{args.jobs} trainings: serial {serial:.1f} s, 2 parallel on Ray {parallel:.1f} s")
     print(f"parallel / serial throughput: {serial / parallel:.2f}x (target >= 1.8x)")

@@ -7,6 +7,7 @@ reference point (`search.hv_ref_latency_ms`, mIoU 0).
     python -m benchmarks.bench_search_quality [--config benchmarks/quality.yaml] [--seeds 3]
         [--methods nsga2 random] [--set section.key=value ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,13 @@ RESCORE_SEED_OFFSET = 1000  # far from every seed the search itself trains with
 def run_search(config: Config, method: str, seed: int, tmp: Path) -> list[Candidate]:
     """One whole search in its own MLflow store and Optuna study; returns every candidate."""
     name = f"{method}-{seed}"
-    search = dataclasses.replace(config.search, sampler=method, seed=seed, study_name=name,
-                                 storage=f"sqlite:///{tmp / name}.optuna.db")
+    search = dataclasses.replace(
+        config.search,
+        sampler=method,
+        seed=seed,
+        study_name=name,
+        storage=f"sqlite:///{tmp / name}.optuna.db",
+    )
     uri = f"sqlite:///{tmp / name}.mlflow.db"
     os.environ["MLFLOW_TRACKING_URI"] = uri
     mlflow.set_tracking_uri(uri)
@@ -47,8 +53,9 @@ def run_search(config: Config, method: str, seed: int, tmp: Path) -> list[Candid
 
 def first_front(candidates: list[Candidate], count: int) -> list[Candidate]:
     """The front over the first `count` trained candidates (by trial number)."""
-    trained = sorted((c for c in candidates if c.state == "complete"),
-                     key=lambda c: c.trial_number)[:count]
+    trained = sorted(
+        (c for c in candidates if c.state == "complete"), key=lambda c: c.trial_number
+    )[:count]
     return pareto_front(front_pool(trained))
 
 
@@ -61,11 +68,18 @@ def rescore(config: Config, fronts: dict[tuple[str, int], list[Candidate]]) -> d
     jobs, keys = [], []
     for key, front in fronts.items():
         for c in front:
-            training = dataclasses.replace(recipes[c.fidelity],
-                                           seed=recipes[c.fidelity].seed + RESCORE_SEED_OFFSET)
+            training = dataclasses.replace(
+                recipes[c.fidelity], seed=recipes[c.fidelity].seed + RESCORE_SEED_OFFSET
+            )
             keys.append((key, c.latency_ms))
-            jobs.append(Job(trial_number=len(jobs), archid=c.archid, arch_json=c.arch_json,
-                            **{**template, "training": training}))
+            jobs.append(
+                Job(
+                    trial_number=len(jobs),
+                    archid=c.archid,
+                    arch_json=c.arch_json,
+                    **{**template, "training": training},
+                )
+            )
     scores: dict = {key: [] for key in fronts}
     executor = RayExecutor(config.search)
     try:
@@ -92,8 +106,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs=2, default=["nsga2", "random"])
     args = parser.parse_args()
     started = time.perf_counter()
-    config = load_config([ROOT / "confs" / "quickstart.yaml", args.config],
-                         parse_overrides(args.set))
+    config = load_config(
+        [ROOT / "confs" / "quickstart.yaml", args.config], parse_overrides(args.set)
+    )
     runs: dict[tuple[str, int], list[Candidate]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
@@ -103,10 +118,14 @@ def main() -> None:
     fronts = {key: first_front(cands, count) for key, cands in runs.items()}
     rescored = rescore(config, fronts)
     ref = config.search.hv_ref_latency_ms
-    hv = {key: hypervolume([Point(m, lat) for lat, m in points], ref, 0.0)
-          for key, points in rescored.items()}
-    print(f"{count} trained candidates per run; front re-scored with an independent seed; "
-          f"hypervolume against ({ref:g} ms, mIoU 0)")
+    hv = {
+        key: hypervolume([Point(m, lat) for lat, m in points], ref, 0.0)
+        for key, points in rescored.items()
+    }
+    print(
+        f"{count} trained candidates per run; front re-scored with an independent seed; "
+        f"hypervolume against ({ref:g} ms, mIoU 0)"
+    )
     print(f"{'seed':>4} " + " ".join(f"{m:>10}" for m in args.methods))
     for seed in range(args.seeds):
         print(f"{seed:>4} " + " ".join(f"{hv[m, seed]:>10.4f}" for m in args.methods))
@@ -116,13 +135,21 @@ def main() -> None:
     spread = max(std.values())
     worst_gap = min(hv[ours, s] - hv[base, s] for s in range(args.seeds))
     ratio = mean[ours] / mean[base] if mean[base] else float("inf")
-    print(f"{ours} / {base} mean hypervolume: {ratio:.3f} (target >= 1.1); worst seed pair "
-          f"{worst_gap:+.4f} against a spread of {spread:.4f}")
-    figures = {"seeds": args.seeds, "trained_per_run": count,
-               f"{ours}_hv_mean": mean[ours], f"{ours}_hv_std": std[ours],
-               f"{base}_hv_mean": mean[base], f"{base}_hv_std": std[base],
-               "ratio": ratio, "worst_pair_gap": worst_gap,
-               "seconds": time.perf_counter() - started}
+    print(
+        f"{ours} / {base} mean hypervolume: {ratio:.3f} (target >= 1.1); worst seed pair "
+        f"{worst_gap:+.4f} against a spread of {spread:.4f}"
+    )
+    figures = {
+        "seeds": args.seeds,
+        "trained_per_run": count,
+        f"{ours}_hv_mean": mean[ours],
+        f"{ours}_hv_std": std[ours],
+        f"{base}_hv_mean": mean[base],
+        f"{base}_hv_std": std[base],
+        "ratio": ratio,
+        "worst_pair_gap": worst_gap,
+        "seconds": time.perf_counter() - started,
+    }
     print_figures(figures)
 
 

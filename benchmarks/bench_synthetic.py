@@ -1,4 +1,5 @@
 """Speed of the synthetic faces generator on one core, PNG writing included, and label coverage."""
+
 from __future__ import annotations
 
 import argparse
@@ -60,16 +61,26 @@ def main() -> None:
     # it costs more right after many deletions (such as an earlier run of this benchmark).
     user, system = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
     n = args.num_images
-    print(f"{n} faces at {args.image_size}x{args.image_size} on one core: {seconds:.2f} s wall, "
-          f"{n / seconds:.0f} images/s, {n / (user + system):.0f} per CPU second "
-          f"({user / n * 1e3:.2f} ms user + {system / n * 1e3:.2f} ms system per face)")
+    print(
+        f"{n} faces at {args.image_size}x{args.image_size} on one core: {seconds:.2f} s wall, "
+        f"{n / seconds:.0f} images/s, {n / (user + system):.0f} per CPU second "
+        f"({user / n * 1e3:.2f} ms user + {system / n * 1e3:.2f} ms system per face)"
+    )
     print(f"PNG sizes per face: photo {photo_kb:.0f} kB, label map {seg_kb:.1f} kB")
     print(f"{'label':<16}{'in images':>10}{'of pixels':>11}")
-    for name, in_images, of_pixels in zip(LABELS, present, share):
+    for name, in_images, of_pixels in zip(LABELS, present, share, strict=False):
         print(f"{name:<16}{in_images:>10.1%}{of_pixels:>11.2%}")
-    print_figures({"images": n, "image_size": args.image_size, "images_per_second": n / seconds,
-                   "images_per_cpu_second": n / (user + system), "photo_kb": photo_kb,
-                   "label_map_kb": seg_kb, "labels_present": int((present > 0).sum())})
+    print_figures(
+        {
+            "images": n,
+            "image_size": args.image_size,
+            "images_per_second": n / seconds,
+            "images_per_cpu_second": n / (user + system),
+            "photo_kb": photo_kb,
+            "label_map_kb": seg_kb,
+            "labels_present": int((present > 0).sum()),
+        }
+    )
 
 
 if __name__ == "__main__":

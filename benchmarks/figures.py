@@ -1,4 +1,5 @@
 """The last line of every benchmark: one JSON object of its figures, comparable run to run."""
+
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from typing import Any
 
 def print_figures(figures: dict[str, Any]) -> None:
     """Print `figures` as one JSON line: floats rounded to 4 decimals, NaN as null."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, float):
             return None if not math.isfinite(value) else round(value, 4)

@@ -1,10 +1,11 @@
 """Shared entry-point plumbing: user errors become one paragraph on stderr and exit status 2."""
+
 from __future__ import annotations
 
 import logging
 import sys
 import textwrap
-from typing import Callable
+from collections.abc import Callable
 
 from nas.config import parse_overrides
 from nas.errors import UserError
@@ -31,8 +32,9 @@ def named_overrides(named: dict[str, str], rest: list[str]) -> dict[str, str]:
 
 def setup_logging(verbose_library: bool) -> None:
     """Warnings from libraries; this project's progress lines too when `verbose_library`."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+    )
     if verbose_library:
         logging.getLogger("nas").setLevel(logging.INFO)
 

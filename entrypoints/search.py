@@ -1,4 +1,5 @@
 """Run (or resume) the NAS search: NSGA-II over hourglasses, Ray trainings, MLflow tracking."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,21 +12,36 @@ from nas.driver import run
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
-    parser = argparse.ArgumentParser(prog="python -m entrypoints.search", description=__doc__,
-                                     epilog="Any other --section.key VALUE (or section.key=VALUE)"
-                                            " overrides that config key.")
-    parser.add_argument("--search-config", default="confs/quickstart.yaml",
-                        help="YAML file over the defaults (confs/search_config.yaml: Archai's run)")
-    parser.add_argument("--dataset-dir", default="",
-                        help="Face Synthetics folder; empty: the built-in synthetic faces")
+    parser = argparse.ArgumentParser(
+        prog="python -m entrypoints.search",
+        description=__doc__,
+        epilog="Any other --section.key VALUE (or section.key=VALUE) overrides that config key.",
+    )
+    parser.add_argument(
+        "--search-config",
+        default="confs/quickstart.yaml",
+        help="YAML file over the defaults (confs/search_config.yaml: Archai's run)",
+    )
+    parser.add_argument(
+        "--dataset-dir",
+        default="",
+        help="Face Synthetics folder; empty: the built-in synthetic faces",
+    )
     parser.add_argument("--output-dir", default="outputs/search", help="where files are written")
-    parser.add_argument("--gpus-per-job", default="", help="GPU share per training (0.5: two per GPU)")
-    parser.add_argument("--serial-training", default="",
-                        help="true: train candidates one at a time in this process")
+    parser.add_argument(
+        "--gpus-per-job", default="", help="GPU share per training (0.5: two per GPU)"
+    )
+    parser.add_argument(
+        "--serial-training", default="", help="true: train candidates one at a time in this process"
+    )
     parser.add_argument("--seed", default="", help="sampler seed")
     args, rest = parser.parse_known_args(argv)
-    named = {"data.dataset_dir": args.dataset_dir, "search.gpus_per_job": args.gpus_per_job,
-             "search.serial_training": args.serial_training, "search.seed": args.seed}
+    named = {
+        "data.dataset_dir": args.dataset_dir,
+        "search.gpus_per_job": args.gpus_per_job,
+        "search.serial_training": args.serial_training,
+        "search.seed": args.seed,
+    }
     return args, named_overrides(named, rest)
 
 
@@ -33,18 +49,24 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(verbose_library=True)
     args, overrides = parse_args(argv)
     if not Path(args.search_config).is_file():
-        raise ConfigError(f"search_config {args.search_config} does not exist; expected a YAML "
-                          "file such as confs/quickstart.yaml or confs/search_config.yaml.")
+        raise ConfigError(
+            f"search_config {args.search_config} does not exist; expected a YAML "
+            "file such as confs/quickstart.yaml or confs/search_config.yaml."
+        )
     config = load_config([args.search_config], overrides)
     summary = run(config, Path(args.output_dir))
-    print(f"\nsearch finished in {summary['search_seconds']:.0f} s; Pareto front registered as "
-          f"'{summary['model_name']}':")
+    print(
+        f"\nsearch finished in {summary['search_seconds']:.0f} s; Pareto front registered as "
+        f"'{summary['model_name']}':"
+    )
     front = {c.archid: c for c in summary["candidates"]}
     for archid, version in summary["versions"].items():
         c = front[archid]
         aliases = [a for a, v in summary["aliases"].items() if v == version]
-        print(f"  version {version:>3}  {archid}  mIoU {c.val_miou:.4f}  "
-              f"{c.latency_ms:8.3f} ms  {' '.join(aliases)}")
+        print(
+            f"  version {version:>3}  {archid}  mIoU {c.val_miou:.4f}  "
+            f"{c.latency_ms:8.3f} ms  {' '.join(aliases)}"
+        )
     print(f"majority-class baseline mIoU on the validation split: {summary['baseline_miou']:.4f}")
     print(f"files in {args.output_dir}; MLflow parent run {summary['run_id']}")
     return 0

@@ -1,4 +1,5 @@
 """Write a built-in synthetic faces data set in the exact Face Synthetics format."""
+
 from __future__ import annotations
 
 import argparse
@@ -24,14 +25,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     output = Path(args.output_dir)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise DataError(f"output folder {output} already exists and is not empty; choose a new "
-                        "or empty folder so that no other files mix with the synthetic faces.")
+        raise DataError(
+            f"output folder {output} already exists and is not empty; choose a new "
+            "or empty folder so that no other files mix with the synthetic faces."
+        )
     start = time.perf_counter()
     write_synthetic_faces(output, args.num_images, args.image_size, args.seed)
     seconds = time.perf_counter() - start
     size = f"{args.image_size}x{args.image_size}"
-    print(f"wrote {args.num_images} synthetic faces ({size}, seed {args.seed}) to {output} "
-          f"in {seconds:.1f} s ({args.num_images / seconds:.0f} images/s)")
+    print(
+        f"wrote {args.num_images} synthetic faces ({size}, seed {args.seed}) to {output} "
+        f"in {seconds:.1f} s ({args.num_images / seconds:.0f} images/s)"
+    )
     return 0
 
 

@@ -1,4 +1,5 @@
 """Train one architecture fully (Archai's final recipe), log it to MLflow and register it."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,13 +12,22 @@ from nas.final import train_final
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
-    parser = argparse.ArgumentParser(prog="python -m entrypoints.train", description=__doc__,
-                                     epilog="Any other --section.key VALUE overrides that key.")
-    parser.add_argument("arch", help="architecture JSON file, an id in archs/, or "
-                                     "models:/NAME@ALIAS or models:/NAME/VERSION")
+    parser = argparse.ArgumentParser(
+        prog="python -m entrypoints.train",
+        description=__doc__,
+        epilog="Any other --section.key VALUE overrides that key.",
+    )
+    parser.add_argument(
+        "arch",
+        help="architecture JSON file, an id in archs/, or "
+        "models:/NAME@ALIAS or models:/NAME/VERSION",
+    )
     parser.add_argument("--config", default="", help="YAML file over the defaults")
-    parser.add_argument("--dataset-dir", default="", help="Face Synthetics folder; empty: "
-                                                          "the built-in synthetic faces")
+    parser.add_argument(
+        "--dataset-dir",
+        default="",
+        help="Face Synthetics folder; empty: the built-in synthetic faces",
+    )
     parser.add_argument("--output-dir", default="outputs/train", help="where files are written")
     parser.add_argument("--epochs", default="", help="training epochs (default 30)")
     parser.add_argument("--batch-size", default="", help="batch size (default 16)")
@@ -25,9 +35,14 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
     parser.add_argument("--seed", default="", help="seed of weights and batch order")
     parser.add_argument("--registered-model", default="", help="Model Registry name")
     args, rest = parser.parse_known_args(argv)
-    named = {"data.dataset_dir": args.dataset_dir, "final_training.epochs": args.epochs,
-             "final_training.batch_size": args.batch_size, "final_training.lr": args.lr,
-             "final_training.seed": args.seed, "tracking.trained_model": args.registered_model}
+    named = {
+        "data.dataset_dir": args.dataset_dir,
+        "final_training.epochs": args.epochs,
+        "final_training.batch_size": args.batch_size,
+        "final_training.lr": args.lr,
+        "final_training.seed": args.seed,
+        "tracking.trained_model": args.registered_model,
+    }
     return args, named_overrides(named, rest)
 
 
@@ -38,10 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"config {args.config} does not exist; expected a YAML file.")
     config = load_config([args.config] if args.config else [], overrides)
     summary = train_final(config, args.arch, Path(args.output_dir))
-    print(f"trained {summary['archid']}: val mIoU {summary['val_miou']:.4f}, test mIoU "
-          f"{summary['test_miou']:.4f}, {summary['latency_ms']:.3f} ms; registered as "
-          f"models:/{summary['registered_model']}/{summary['version']} "
-          f"(alias @newest); files in {args.output_dir}")
+    print(
+        f"trained {summary['archid']}: val mIoU {summary['val_miou']:.4f}, test mIoU "
+        f"{summary['test_miou']:.4f}, {summary['latency_ms']:.3f} ms; registered as "
+        f"models:/{summary['registered_model']}/{summary['version']} "
+        f"(alias @newest); files in {args.output_dir}"
+    )
     return 0
 
 

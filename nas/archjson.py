@@ -1,10 +1,12 @@
-"""Archai's architecture JSON: read it exactly, write it byte for byte, and compute the Archai id."""
+"""Archai's architecture JSON: read it exactly, write it byte for byte, compute the Archai id."""
+
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from nas.config import SpaceConfig
 from nas.space import KERNEL_SIZES, ArchError, Block, DownBlock, Genome, Hourglass, check_fits
@@ -20,9 +22,11 @@ class _Reader:
         self.source = source
 
     def fail(self, path: str, problem: str) -> ArchError:
-        return ArchError(f"{self.source}: at '{path or '<root>'}': {problem}. "
-                         "Expected an Archai hourglass architecture file "
-                         "(see archs/README.md for the format).")
+        return ArchError(
+            f"{self.source}: at '{path or '<root>'}': {problem}. "
+            "Expected an Archai hourglass architecture file "
+            "(see archs/README.md for the format)."
+        )
 
     def keys(self, node: Any, path: str, expected: list[str]) -> dict:
         if not isinstance(node, dict):
@@ -31,12 +35,20 @@ class _Reader:
         extra = [k for k in node if k not in expected]
         if missing or extra:
             parts = ([f"missing keys {missing}"] if missing else []) + (
-                [f"unexpected keys {extra}"] if extra else [])
+                [f"unexpected keys {extra}"] if extra else []
+            )
             raise self.fail(path, " and ".join(parts) + f" (expected exactly {expected})")
         return node
 
-    def value(self, node: dict, key: str, path: str, kind: type, check: Callable[[Any], bool],
-              expected: str) -> Any:
+    def value(
+        self,
+        node: dict,
+        key: str,
+        path: str,
+        kind: type,
+        check: Callable[[Any], bool],
+        expected: str,
+    ) -> Any:
         value = node[key]
         where = f"{path}.{key}" if path else key
         is_kind = isinstance(value, kind) and not isinstance(value, bool)
@@ -44,8 +56,9 @@ class _Reader:
             raise self.fail(where, f"got {value!r}, expected {expected}")
         return value
 
-    def config_list(self, node: Any, path: str, low: int, high_is_len: bool = True,
-                    exact: bool = False) -> tuple[int, list[tuple[str, Any]]]:
+    def config_list(
+        self, node: Any, path: str, low: int, high_is_len: bool = True, exact: bool = False
+    ) -> tuple[int, list[tuple[str, Any]]]:
         """Return (_repeat_times, [(entry path, entry)]) of a config_list object."""
         node = self.keys(node, path, _LIST_KEYS)
         for key, marker in _LIST_MARKERS.items():
@@ -53,26 +66,44 @@ class _Reader:
                 raise self.fail(f"{path}.{key}", f"got {node[key]!r}, expected {marker!r}")
         configs = node["_configs"]
         if not isinstance(configs, dict) or not configs:
-            raise self.fail(f"{path}._configs", f"expected a non-empty object, got {_kind(configs)}")
+            raise self.fail(
+                f"{path}._configs", f"expected a non-empty object, got {_kind(configs)}"
+            )
         names = [str(i) for i in range(len(configs))]
         if list(configs) != names:
             raise self.fail(f"{path}._configs", f"keys {list(configs)}, expected {names}")
         size = len(configs)
         lo = size if exact else low
-        repeat = self.value(node, "_repeat_times", path, int, lambda v: lo <= v <= size,
-                            f"an integer in {lo}..{size}")
+        repeat = self.value(
+            node,
+            "_repeat_times",
+            path,
+            int,
+            lambda v: lo <= v <= size,
+            f"an integer in {lo}..{size}",
+        )
         return repeat, [(f"{path}._configs.{name}", configs[name]) for name in names]
 
 
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), repr(value))
+        type(value), repr(value)
+    )
 
 
 def _read_layers(r: _Reader, node: Any, path: str, min_layers: int) -> Block:
     repeat, entries = r.config_list(node, path, min_layers)
-    ops = tuple(r.value(r.keys(e, p, ["op"]), "op", p, str, lambda v: v in KERNEL_SIZES,
-                        f"one of {sorted(KERNEL_SIZES)}") for p, e in entries)
+    ops = tuple(
+        r.value(
+            r.keys(e, p, ["op"]),
+            "op",
+            p,
+            str,
+            lambda v: v in KERNEL_SIZES,
+            f"one of {sorted(KERNEL_SIZES)}",
+        )
+        for p, e in entries
+    )
     return Block(repeat, ops)
 
 
@@ -82,18 +113,27 @@ def _read_block(r: _Reader, node: Any, path: str, min_layers: int, down: bool) -
     layers = _read_layers(r, node["layers"], f"{path}.layers", min_layers)
     if not down:
         return layers
-    factor = r.value(node, "ch_expansion_factor", path, (int, float), lambda v: 0 < v <= 16,
-                     "a number in (0, 16]")
+    factor = r.value(
+        node,
+        "ch_expansion_factor",
+        path,
+        (int, float),
+        lambda v: 0 < v <= 16,
+        "a number in (0, 16]",
+    )
     return DownBlock(layers.num_layers, layers.ops, factor)
 
 
-def _read_blocks(r: _Reader, node: dict, key: str, path: str, min_layers: int,
-                 count: int | None) -> tuple:
+def _read_blocks(
+    r: _Reader, node: dict, key: str, path: str, min_layers: int, count: int | None
+) -> tuple:
     where = f"{path}.{key}"
     _, entries = r.config_list(node[key], where, 0, exact=True)
     if count is not None and len(entries) != count:
-        raise r.fail(f"{where}._configs", f"{len(entries)} blocks, expected {count} "
-                     "(one fewer than the downsample blocks)")
+        raise r.fail(
+            f"{where}._configs",
+            f"{len(entries)} blocks, expected {count} (one fewer than the downsample blocks)",
+        )
     return tuple(_read_block(r, e, p, min_layers, key == "downsample_blocks") for p, e in entries)
 
 
@@ -134,8 +174,10 @@ def read_arch(path: str | Path, space: SpaceConfig | None = None) -> Genome:
     try:
         tree = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ArchError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, "
-                        f"column {err.colno}); expected an Archai architecture file.") from None
+        raise ArchError(
+            f"{path}: not valid JSON ({err.msg} at line {err.lineno}, "
+            f"column {err.colno}); expected an Archai architecture file."
+        ) from None
     genome = parse_arch(tree, str(path))
     if space is not None:
         check_fits(genome, space, str(path))
@@ -143,8 +185,12 @@ def read_arch(path: str | Path, space: SpaceConfig | None = None) -> Genome:
 
 
 def _config_list(repeat: int, entries: list[Any]) -> dict:
-    return {"_config_type": "config_list", "_share_arch": False, "_repeat_times": repeat,
-            "_configs": {str(i): e for i, e in enumerate(entries)}}
+    return {
+        "_config_type": "config_list",
+        "_share_arch": False,
+        "_repeat_times": repeat,
+        "_configs": {str(i): e for i, e in enumerate(entries)},
+    }
 
 
 def _layers(block: Block) -> dict:
@@ -153,15 +199,23 @@ def _layers(block: Block) -> dict:
 
 def arch_tree(genome: Genome) -> dict:
     """The genome as Archai's JSON tree, keys in Archai's order."""
-    hourglasses = [{
-        "downsample_blocks": _config_list(len(hg.down), [
-            {"layers": _layers(b), "ch_expansion_factor": b.ch_factor} for b in hg.down]),
-        "skip_blocks": _config_list(len(hg.skip), [{"layers": _layers(b)} for b in hg.skip]),
-        "upsample_blocks": _config_list(len(hg.up), [{"layers": _layers(b)} for b in hg.up]),
-    } for hg in genome.hourglasses]
-    return {"stem_stride": genome.stem_stride, "base_ch": genome.base_ch,
-            "hourglasses": _config_list(genome.num_hourglasses, hourglasses),
-            "post_upsample_layers": _layers(genome.post)}
+    hourglasses = [
+        {
+            "downsample_blocks": _config_list(
+                len(hg.down),
+                [{"layers": _layers(b), "ch_expansion_factor": b.ch_factor} for b in hg.down],
+            ),
+            "skip_blocks": _config_list(len(hg.skip), [{"layers": _layers(b)} for b in hg.skip]),
+            "upsample_blocks": _config_list(len(hg.up), [{"layers": _layers(b)} for b in hg.up]),
+        }
+        for hg in genome.hourglasses
+    ]
+    return {
+        "stem_stride": genome.stem_stride,
+        "base_ch": genome.base_ch,
+        "hourglasses": _config_list(genome.num_hourglasses, hourglasses),
+        "post_upsample_layers": _layers(genome.post),
+    }
 
 
 def arch_json(genome: Genome) -> str:
@@ -189,7 +243,7 @@ def _features(node: Any, inactive: bool, out: list) -> None:
 
 
 def archid(genome: Genome) -> str:
-    """Archai's id: sha1 of str(tuple(features)); genomes differing only in inactive genes share it."""
+    """Archai's id: sha1 of str(tuple(features)); genomes that differ in inactive genes share it."""
     features: list = []
     _features(arch_tree(genome), False, features)
     return hashlib.sha1(str(tuple(features)).encode()).hexdigest()

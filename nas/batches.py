@@ -1,9 +1,11 @@
 """Batches from a memory-mapped Split: seeded epoch order, sorted reads, background prefetch."""
+
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Iterator, TypeVar
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -76,7 +78,7 @@ def prefetch(items: Iterator[T], depth: int | None = None) -> Iterator[T]:
                     return
                 put(("item", item))
             put(("end", None))
-        except BaseException as err:  # handed to the consumer, which re-raises it
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, which re-raises it
             put(("error", err))
 
     worker = threading.Thread(target=work, name="batch-prefetch", daemon=True)

@@ -1,4 +1,5 @@
 """A candidate's record, kept in its Optuna trial (the search's durable state) and in MLflow."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,16 @@ from optuna.trial import FrozenTrial, TrialState
 RECORD_ATTR = "nas"
 
 # One name per metric, shared by MLflow, the CSV files and Optuna user attributes.
-METRIC_KEYS = ("val_miou", "val_miou_f0", "latency_ms", "latency_p90_ms", "latency_iqr_ms",
-               "num_params", "macs", "train_seconds")
+METRIC_KEYS = (
+    "val_miou",
+    "val_miou_f0",
+    "latency_ms",
+    "latency_p90_ms",
+    "latency_iqr_ms",
+    "num_params",
+    "macs",
+    "train_seconds",
+)
 STATES = ("running", "complete", "infeasible", "failed", "duplicate")
 
 
@@ -52,14 +61,19 @@ class Candidate:
 
     def as_attr(self) -> dict[str, Any]:
         """JSON-safe dict for Optuna storage (NaN becomes None)."""
-        return {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                for k, v in dataclasses.asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def from_attr(cls, attr: dict[str, Any]) -> Candidate:
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        values = {k: (math.nan if v is None and fields[k].type == "float" else v)
-                  for k, v in attr.items() if k in fields}
+        values = {
+            k: (math.nan if v is None and fields[k].type == "float" else v)
+            for k, v in attr.items()
+            if k in fields
+        }
         return cls(**values)
 
 

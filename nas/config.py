@@ -1,4 +1,5 @@
 """One typed, frozen config tree: dataclass defaults < YAML files < dotted overrides."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,7 +57,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """One training recipe; `partial_training` scores candidates, `final_training` trains one fully."""
+    """One training recipe: `partial_training` scores candidates, `final_training` trains one."""
 
     epochs: float = 1.0
     max_steps: int = 0
@@ -130,8 +131,9 @@ class TrackingConfig:
 
 
 def _final_training() -> TrainingConfig:
-    return TrainingConfig(epochs=30, lr_schedule="exponential", lr_gamma=0.973435286,
-                          val_per_epoch=10)
+    return TrainingConfig(
+        epochs=30, lr_schedule="exponential", lr_gamma=0.973435286, val_per_epoch=10
+    )
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ class Config:
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
-    """Return `value` converted to the annotated type `hint`, or raise ConfigError naming `where`."""
+    """`value` converted to the annotated type `hint`, or a ConfigError naming `where`."""
     origin = typing.get_origin(hint)
     if origin is tuple:
         (item_hint, _) = typing.get_args(hint)
@@ -185,9 +187,7 @@ def _merge(node: Any, updates: dict[str, Any], where: str) -> Any:
     for key, value in updates.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in known:
-            raise ConfigError(
-                f"unknown key '{path}'; known keys here: {', '.join(sorted(known))}."
-            )
+            raise ConfigError(f"unknown key '{path}'; known keys here: {', '.join(sorted(known))}.")
         current = getattr(node, key)
         if dataclasses.is_dataclass(current):
             changes[key] = _merge(current, value, path)
@@ -233,9 +233,12 @@ def load_config(
 
 LR_SCHEDULES = ("constant", "exponential", "cosine")
 SAMPLERS = ("nsga2", "random", "nsga3", "tpe")
-CHOICES = {"latency.exporter": ("dynamo", "torchscript"), "search.sampler": SAMPLERS,
-           "partial_training.lr_schedule": LR_SCHEDULES,
-           "final_training.lr_schedule": LR_SCHEDULES}
+CHOICES = {
+    "latency.exporter": ("dynamo", "torchscript"),
+    "search.sampler": SAMPLERS,
+    "partial_training.lr_schedule": LR_SCHEDULES,
+    "final_training.lr_schedule": LR_SCHEDULES,
+}
 
 
 def _check_choices(config: Config) -> None:
@@ -271,13 +274,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-
 def parse_overrides(items: typing.Iterable[str]) -> dict[str, str]:
     """Parse command-line 'section.key=value' strings into a dict (values stay strings)."""
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
-            raise ConfigError(f"override {item!r}: expected 'section.key=value', e.g. search.seed=1.")
+            raise ConfigError(
+                f"override {item!r}: expected 'section.key=value', e.g. search.seed=1."
+            )
         overrides[key.strip()] = value.strip()
     return overrides

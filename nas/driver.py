@@ -1,5 +1,6 @@
 """One `search` command end to end: data, the parent MLflow run, the study, the executor, the
 generation loop and the registry, wired together in the driver process."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,15 +29,27 @@ def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str
     """Config, data set and environment on the parent run; returns the majority-class
     baseline mIoU of the validation split."""
     mlflow.log_params(flatten_config(config))
-    mlflow.set_tags({TAG_STUDY: config.search.study_name, TAG_KIND: "search",
-                     "nas.optuna_storage": storage, "nas.executor": executor_text,
-                     "nas.git_commit": tracking.git_commit(PROJECT_ROOT)})
+    mlflow.set_tags(
+        {
+            TAG_STUDY: config.search.study_name,
+            TAG_KIND: "search",
+            "nas.optuna_storage": storage,
+            "nas.executor": executor_text,
+            "nas.git_commit": tracking.git_commit(PROJECT_ROOT),
+        }
+    )
     mlflow.log_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), "config.yaml")
     tracking.log_dataset(splits.val.images[:1], splits.source, splits.digest, "search")
     baseline = majority_baseline_miou(np.asarray(splits.val.labels), config.model.num_classes)
     mlflow.log_metric("baseline_miou", baseline)
-    mlflow.log_params({"data.num_train": len(splits.train.ids), "data.num_val": len(splits.val.ids),
-                       "data.num_test": len(splits.test.ids), "data.digest": splits.digest})
+    mlflow.log_params(
+        {
+            "data.num_train": len(splits.train.ids),
+            "data.num_val": len(splits.val.ids),
+            "data.num_test": len(splits.test.ids),
+            "data.digest": splits.digest,
+        }
+    )
     return baseline
 
 
@@ -45,11 +58,16 @@ def job_template(config: Config, splits: Splits) -> dict[str, Any]:
     training = config.partial_training
     if training.num_threads == 0:
         training = dataclasses.replace(training, num_threads=config.search.cpus_per_job)
-    return {"dataset_dir": splits.source, "cache_dir": str(Path(config.data.cache_dir).resolve()),
-            "split_sizes": (len(splits.train.ids), len(splits.val.ids), len(splits.test.ids)),
-            "image_size": config.model.image_size, "num_classes": config.model.num_classes,
-            "training": training, "opset": config.latency.opset,
-            "exporter": config.latency.exporter}
+    return {
+        "dataset_dir": splits.source,
+        "cache_dir": str(Path(config.data.cache_dir).resolve()),
+        "split_sizes": (len(splits.train.ids), len(splits.val.ids), len(splits.test.ids)),
+        "image_size": config.model.image_size,
+        "num_classes": config.model.num_classes,
+        "training": training,
+        "opset": config.latency.opset,
+        "exporter": config.latency.exporter,
+    }
 
 
 def run(config: Config, output_dir: Path) -> dict[str, Any]:
@@ -62,11 +80,13 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     executor = make_executor(config.search)
     try:
-        with mlflow.start_run(experiment_id=experiment_id,
-                              run_name=f"search-{config.search.study_name}") as parent:
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"search-{config.search.study_name}"
+        ) as parent:
             parent_id = parent.info.run_id
-            stale = tracking.close_stale_runs(mlflow.MlflowClient(), experiment_id,
-                                              config.search.study_name, parent_id)
+            stale = tracking.close_stale_runs(
+                mlflow.MlflowClient(), experiment_id, config.search.study_name, parent_id
+            )
             if stale:
                 log.warning("closed %d runs left RUNNING by an earlier, killed search", len(stale))
             baseline = _log_parent(config, splits, storage, executor.description)
@@ -74,14 +94,22 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
             state = SearchState(config, study, executor, listener, job_template(config, splits))
             candidates = run_search(state)
             summary = listener.finalize(candidates)
-            timing = {"search_seconds": state.timings.total_seconds,
-                      "latency_seconds": state.timings.latency_seconds,
-                      "training_wall_seconds": state.timings.training_wall_seconds}
-            timing["overhead_share"] = 1 - (timing["latency_seconds"] + timing[
-                "training_wall_seconds"]) / max(timing["search_seconds"], 1e-9)
+            timing = {
+                "search_seconds": state.timings.total_seconds,
+                "latency_seconds": state.timings.latency_seconds,
+                "training_wall_seconds": state.timings.training_wall_seconds,
+            }
+            timing["overhead_share"] = 1 - (
+                timing["latency_seconds"] + timing["training_wall_seconds"]
+            ) / max(timing["search_seconds"], 1e-9)
             mlflow.log_metrics(timing)
             (output_dir / "summary.yaml").write_text(yaml.safe_dump({**summary, **timing}))
-            return {**summary, **timing, "run_id": parent_id, "candidates": candidates,
-                    "baseline_miou": baseline}
+            return {
+                **summary,
+                **timing,
+                "run_id": parent_id,
+                "candidates": candidates,
+                "baseline_miou": baseline,
+            }
     finally:
         executor.close()

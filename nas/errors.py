@@ -1,4 +1,4 @@
-"""The base of every error caused by user input: entry points print it as one paragraph and exit 2."""
+"""The base of every error caused by user input: entry points print it as a paragraph, exit 2."""
 
 
 class UserError(ValueError):

@@ -1,5 +1,6 @@
 """One candidate's evaluation as a pure function: partial training, then the trained ONNX model.
 Runs in a Ray worker or in the driver; it never touches MLflow or Optuna."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,12 +67,20 @@ def _train(job: Job) -> tuple[dict[str, float], list[float], bytes]:
     result = train_partial(model, splits, job.training, job.num_classes)
     if not math.isfinite(result.miou):
         raise RuntimeError(f"validation mIoU is {result.miou}")
-    metrics = {"val_miou": result.miou, "val_loss": result.val_loss,
-               "train_loss": result.train_loss, "train_steps": float(result.steps),
-               "train_seconds": result.train_seconds,
-               "train_samples_per_second": result.samples_per_second,
-               "data_wait_seconds": result.data_wait_seconds}
-    return metrics, result.per_class_iou, export_onnx(model, job.image_size, job.opset, job.exporter)
+    metrics = {
+        "val_miou": result.miou,
+        "val_loss": result.val_loss,
+        "train_loss": result.train_loss,
+        "train_steps": float(result.steps),
+        "train_seconds": result.train_seconds,
+        "train_samples_per_second": result.samples_per_second,
+        "data_wait_seconds": result.data_wait_seconds,
+    }
+    return (
+        metrics,
+        result.per_class_iou,
+        export_onnx(model, job.image_size, job.opset, job.exporter),
+    )
 
 
 def evaluate_job(job: Job) -> Outcome:
@@ -82,13 +91,25 @@ def evaluate_job(job: Job) -> Outcome:
         metrics, per_class, onnx_model = _train(job)
     except Exception as err:  # noqa: BLE001 - a candidate's failure must not stop the search
         text = "".join(traceback.format_exception(err)[-8:])
-        return Outcome(job.trial_number, job.archid, False, f"{type(err).__name__}: {err}\n{text}",
-                       worker=worker)
+        return Outcome(
+            job.trial_number,
+            job.archid,
+            False,
+            f"{type(err).__name__}: {err}\n{text}",
+            worker=worker,
+        )
     finally:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    return Outcome(job.trial_number, job.archid, True, metrics=metrics, per_class_iou=per_class,
-                   onnx_model=onnx_model, worker=worker)
+    return Outcome(
+        job.trial_number,
+        job.archid,
+        True,
+        metrics=metrics,
+        per_class_iou=per_class,
+        onnx_model=onnx_model,
+        worker=worker,
+    )
 
 
 def failed(job: Job, error: str) -> Outcome:

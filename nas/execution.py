@@ -1,10 +1,12 @@
 """Run candidate evaluations one at a time in the driver, or in parallel as Ray tasks."""
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 from nas.config import SearchConfig
 from nas.evaluation import Job, Outcome, evaluate_job, failed, with_device
@@ -37,8 +39,10 @@ class SerialExecutor:
 def _runtime_env(address: str) -> dict:
     """Workers import `nas` from the project: by path locally, by upload to a remote cluster."""
     if address:
-        return {"working_dir": str(PROJECT_ROOT),
-                "excludes": [".venv", ".cache", "mlartifacts", "*.db", ".git", "outputs"]}
+        return {
+            "working_dir": str(PROJECT_ROOT),
+            "excludes": [".venv", ".cache", "mlartifacts", "*.db", ".git", "outputs"],
+        }
     path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     return {"env_vars": {"PYTHONPATH": path}}
 
@@ -58,16 +62,24 @@ class RayExecutor:
         self.ray = ray
         self.started = not ray.is_initialized()
         if self.started:
-            ray.init(address=address or None, include_dashboard=False,
-                     runtime_env=_runtime_env(address), logging_level=logging.WARNING,
-                     log_to_driver=False, configure_logging=False)
+            ray.init(
+                address=address or None,
+                include_dashboard=False,
+                runtime_env=_runtime_env(address),
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                configure_logging=False,
+            )
         gpus = ray.cluster_resources().get("GPU", 0)
         # A task asking for a GPU on a cluster without one would wait forever.
         self.num_gpus = search.gpus_per_job if gpus > 0 else 0.0
         self.device = "auto" if self.num_gpus > 0 else "cpu"
         self.remote = ray.remote(evaluate_job).options(
-            num_cpus=search.cpus_per_job, num_gpus=self.num_gpus, max_retries=0,
-            retry_exceptions=False)
+            num_cpus=search.cpus_per_job,
+            num_gpus=self.num_gpus,
+            max_retries=0,
+            retry_exceptions=False,
+        )
         cpus = ray.cluster_resources().get("CPU", 0)
         where = f"{self.num_gpus} GPU each" if self.num_gpus else f"{search.cpus_per_job} CPU each"
         self.description = f"Ray ({where}; cluster {cpus:g} CPU, {gpus:g} GPU)"

@@ -1,4 +1,5 @@
 """Face geometry of the synthetic faces: frames, shapes, sketches and the facial features."""
+
 from __future__ import annotations
 
 import math
@@ -141,8 +142,15 @@ class Sketch:
         self.sizes = [0, 0]
         self.items: list[tuple[int, int, int, int, int]] = []  # frame, start, stop, paint, width
 
-    def poly(self, paint: int, u: np.ndarray, v: np.ndarray, surface: bool | np.ndarray = True,
-             body: bool = False, width: int = 0) -> None:
+    def poly(
+        self,
+        paint: int,
+        u: np.ndarray,
+        v: np.ndarray,
+        surface: bool | np.ndarray = True,
+        body: bool = False,
+        width: int = 0,
+    ) -> None:
         """Add a filled polygon, or with `width` > 0 a polyline `width` pixels wide."""
         frame, n = int(body), len(u)
         flags = surface if isinstance(surface, np.ndarray) else _FLAGS[int(surface), :n]
@@ -153,9 +161,9 @@ class Sketch:
     def paint(self, draw: ImageDraw.ImageDraw) -> None:
         """Draw every shape, in the order added, as its paint index onto `draw`."""
         flat: list[list[float]] = []
-        for frame, points in zip(self.frames, self.points):
+        for frame, points in zip(self.frames, self.points, strict=True):
             if points:
-                u, v, surface = (np.concatenate(part) for part in zip(*points))
+                u, v, surface = (np.concatenate(part) for part in zip(*points, strict=True))
                 flat.append(frame.pixels(u, v, surface).ravel().tolist())
             else:
                 flat.append([])
@@ -168,11 +176,14 @@ class Sketch:
 
 
 def joined(
-    *parts: tuple[np.ndarray, np.ndarray, bool]
+    *parts: tuple[np.ndarray, np.ndarray, bool],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Concatenate (u, v, surface) pieces into one (u, v, surface-per-point) polygon."""
-    return (cat(*(p[0] for p in parts)), cat(*(p[1] for p in parts)),
-            cat(*(_FLAGS[int(p[2]), : len(p[0])] for p in parts)))
+    return (
+        cat(*(p[0] for p in parts)),
+        cat(*(p[1] for p in parts)),
+        cat(*(_FLAGS[int(p[2]), : len(p[0])] for p in parts)),
+    )
 
 
 def ellipse(cu: float, cv: float, a: float, b: float, n: int = 20) -> tuple[np.ndarray, np.ndarray]:
@@ -211,8 +222,9 @@ def _band(shape: FaceShape, side: int, center: float, half: float) -> tuple[list
     x = [(lo + (hi - lo) * k / 5 - c) / hw for k in range(6)]
     arc = [math.sqrt(max(1.0 - t * t, 0.0)) for t in x]
     u = [c + t * hw for t in x]
-    return u + u[::-1], [ev - shape.eye_up * a for a in arc] + [ev + shape.eye_low * a
-                                                                  for a in arc[::-1]]
+    return u + u[::-1], [ev - shape.eye_up * a for a in arc] + [
+        ev + shape.eye_low * a for a in arc[::-1]
+    ]
 
 
 def _draw_eye(sketch: Sketch, shape: FaceShape, side: int) -> None:
@@ -284,8 +296,11 @@ def _draw_mouth(sketch: Sketch, shape: FaceShape) -> None:
         opening = cat(m["inner_top"], m["inner_bottom"][::-1])
         sketch.poly(paint_index("mouth_interior"), around, opening)
         teeth = m["inner_top"] + 0.35 * (m["inner_bottom"] - m["inner_top"])
-        sketch.poly(paint_index("mouth_interior", 1), cat(m["u"][2:-2], m["u"][-3:1:-1]),
-                    cat(m["inner_top"][2:-2], teeth[-3:1:-1]))
+        sketch.poly(
+            paint_index("mouth_interior", 1),
+            cat(m["u"][2:-2], m["u"][-3:1:-1]),
+            cat(m["inner_top"][2:-2], teeth[-3:1:-1]),
+        )
 
 
 def draw_features(sketch: Sketch, shape: FaceShape) -> None:

@@ -1,4 +1,5 @@
 """Face Synthetics reader: Archai's split by sorted id and a decoded, memory-mapped cache."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,10 +10,11 @@ import multiprocessing
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -23,9 +25,25 @@ if TYPE_CHECKING:
     from nas.config import DataConfig
 
 LABELS: tuple[str, ...] = (
-    "background", "skin", "nose", "right_eye", "left_eye", "right_brow", "left_brow",
-    "right_ear", "left_ear", "mouth_interior", "top_lip", "bottom_lip", "neck", "hair",
-    "beard", "clothing", "glasses", "headwear", "facewear",
+    "background",
+    "skin",
+    "nose",
+    "right_eye",
+    "left_eye",
+    "right_brow",
+    "left_brow",
+    "right_ear",
+    "left_ear",
+    "mouth_interior",
+    "top_lip",
+    "bottom_lip",
+    "neck",
+    "hair",
+    "beard",
+    "clothing",
+    "glasses",
+    "headwear",
+    "facewear",
 )
 IGNORE_LABEL = 255
 LAYOUT = "{id}.png (RGB image) and {id}_seg.png (8-bit label map) side by side in one flat folder"
@@ -69,32 +87,40 @@ def split_sizes(
     """(train, val, test) counts: Archai's 88% / 2% / 10% of sorted ids where a size is 0, else
     the size given; train comes from the start, val just before test, test from the end."""
     if min(train_size, val_size, test_size) < 0:
-        raise DataError(f"split sizes must be >= 0 (0 = Archai's proportion), got train "
-                        f"{train_size}, val {val_size}, test {test_size}.")
+        raise DataError(
+            f"split sizes must be >= 0 (0 = Archai's proportion), got train "
+            f"{train_size}, val {val_size}, test {test_size}."
+        )
     test = test_size or max(1, _round(0.1 * num_images))
     val = val_size or max(1, _round(0.02 * num_images))
     train = train_size or num_images - test - val
     if train < 1 or train + val + test > num_images:
         train = max(train, 1)
-        raise DataError(f"the data set has {num_images} images but the split needs train {train} + "
-                        f"val {val} + test {test} = {train + val + test}; use a bigger folder or "
-                        "set data.train_size, data.val_size and data.test_size to fit.")
+        raise DataError(
+            f"the data set has {num_images} images but the split needs train {train} + "
+            f"val {val} + test {test} = {train + val + test}; use a bigger folder or "
+            "set data.train_size, data.val_size and data.test_size to fit."
+        )
     return train, val, test
 
 
 def _check_folder(dataset_dir: str | Path) -> Path:
     folder = Path(dataset_dir).expanduser().resolve()
     if not folder.is_dir():
-        raise DataError(f"dataset folder {folder} does not exist or is not a folder; expected a "
-                        f"Face Synthetics folder with {LAYOUT} (or leave data.dataset_dir empty "
-                        "for the built-in synthetic faces).")
+        raise DataError(
+            f"dataset folder {folder} does not exist or is not a folder; expected a "
+            f"Face Synthetics folder with {LAYOUT} (or leave data.dataset_dir empty "
+            "for the built-in synthetic faces)."
+        )
     return folder
 
 
 def _unpaired(folder: Path, ids: set[str], what: str, missing: str) -> DataError:
     names = ", ".join(sorted(ids)[:10]) + (", ..." if len(ids) > 10 else "")
-    return DataError(f"dataset folder {folder}: {len(ids)} {what} without {missing}: ids {names}. "
-                     f"Expected {LAYOUT}; add the missing files or remove the unpaired ones.")
+    return DataError(
+        f"dataset folder {folder}: {len(ids)} {what} without {missing}: ids {names}. "
+        f"Expected {LAYOUT}; add the missing files or remove the unpaired ones."
+    )
 
 
 def scan_folder(folder: Path) -> tuple[list[str], str]:
@@ -125,24 +151,31 @@ def _open_png(path: Path) -> Image.Image:
     try:
         image = Image.open(path)
         image.load()
-    except Exception as err:  # PIL raises OSError, SyntaxError, zlib.error... for broken files
-        raise DataError(f"cannot read {path} ({err}); expected a complete PNG file. Re-copy it, or "
-                        "remove it together with its image or label map.") from None
+    except Exception as err:  # noqa: BLE001 - PIL raises OSError, SyntaxError, zlib.error...
+        raise DataError(
+            f"cannot read {path} ({err}); expected a complete PNG file. Re-copy it, or "
+            "remove it together with its image or label map."
+        ) from None
     return image
 
 
 def _check_label(path: Path, label: Image.Image, image_path: Path, image: Image.Image) -> None:
     if label.mode not in ("L", "P"):
-        raise DataError(f"label map {path} has PIL mode {label.mode}; expected an 8-bit "
-                        "single-channel PNG.")
+        raise DataError(
+            f"label map {path} has PIL mode {label.mode}; expected an 8-bit single-channel PNG."
+        )
     if label.size != image.size:
-        raise DataError(f"label map {path} is {label.size[0]}x{label.size[1]} but its image "
-                        f"{image_path} is {image.size[0]}x{image.size[1]}; an image and its label "
-                        "map must be the same size.")
+        raise DataError(
+            f"label map {path} is {label.size[0]}x{label.size[1]} but its image "
+            f"{image_path} is {image.size[0]}x{image.size[1]}; an image and its label "
+            "map must be the same size."
+        )
     bad = np.flatnonzero(np.bincount(np.asarray(label).ravel(), minlength=256) * _BAD_VALUE)
     if bad.size:
-        raise DataError(f"label map {path} holds values {', '.join(map(str, bad))}; expected "
-                        f"0..{len(LABELS) - 1} ({', '.join(LABELS)}) or {IGNORE_LABEL} (ignore).")
+        raise DataError(
+            f"label map {path} holds values {', '.join(map(str, bad))}; expected "
+            f"0..{len(LABELS) - 1} ({', '.join(LABELS)}) or {IGNORE_LABEL} (ignore)."
+        )
 
 
 def decode_pair(folder: Path, id_: str, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,8 +220,10 @@ def _decode_in_workers(entry: Path, folder: Path, ids: Sequence[str], workers: i
     context = multiprocessing.get_context("spawn")  # fork is unsafe once torch holds threads
     pool = ProcessPoolExecutor(workers, mp_context=context)
     try:
-        tasks = [pool.submit(_decode_chunk, entry, folder, ids[i : i + CHUNK_IMAGES], i)
-                 for i in range(0, len(ids), CHUNK_IMAGES)]
+        tasks = [
+            pool.submit(_decode_chunk, entry, folder, ids[i : i + CHUNK_IMAGES], i)
+            for i in range(0, len(ids), CHUNK_IMAGES)
+        ]
         for task in tasks:
             task.result()
     finally:
@@ -251,8 +286,14 @@ def _split(
     return Split(images[start:stop], labels[start:stop], tuple(ids[start:stop]))
 
 
-def load_splits(dataset_dir: str | Path, image_size: int, cache_dir: str | Path,
-                train_size: int = 0, val_size: int = 0, test_size: int = 0) -> Splits:
+def load_splits(
+    dataset_dir: str | Path,
+    image_size: int,
+    cache_dir: str | Path,
+    train_size: int = 0,
+    val_size: int = 0,
+    test_size: int = 0,
+) -> Splits:
     """Split a Face Synthetics folder by sorted id; the images used are decoded once per
     (folder content, size, split) into `cache_dir`/decoded and memory-mapped from there."""
     if image_size < 1:
@@ -269,9 +310,13 @@ def load_splits(dataset_dir: str | Path, image_size: int, cache_dir: str | Path,
     build_once(entry, lambda temp: _decode_all(folder, used, image_size, temp))
     images = np.load(entry / "images.npy", mmap_mode="r")
     labels = np.load(entry / "labels.npy", mmap_mode="r")
-    return Splits(_split(images, labels, used, 0, train),
-                  _split(images, labels, used, train, train + val),
-                  _split(images, labels, used, train + val, len(used)), digest, str(folder))
+    return Splits(
+        _split(images, labels, used, 0, train),
+        _split(images, labels, used, train, train + val),
+        _split(images, labels, used, train + val, len(used)),
+        digest,
+        str(folder),
+    )
 
 
 def dataset_dir_for(data: DataConfig) -> Path:
@@ -280,11 +325,21 @@ def dataset_dir_for(data: DataConfig) -> Path:
         return _check_folder(data.dataset_dir)
     from nas.synthetic import ensure_synthetic_faces  # the generator imports this module
 
-    return ensure_synthetic_faces(Path(data.cache_dir), data.synthetic_num_images,
-                                  data.synthetic_image_size, data.synthetic_seed)
+    return ensure_synthetic_faces(
+        Path(data.cache_dir),
+        data.synthetic_num_images,
+        data.synthetic_image_size,
+        data.synthetic_seed,
+    )
 
 
 def load_data(data: DataConfig, image_size: int) -> Splits:
     """The splits the config asks for, at `image_size` pixels."""
-    return load_splits(dataset_dir_for(data), image_size, data.cache_dir,
-                       data.train_size, data.val_size, data.test_size)
+    return load_splits(
+        dataset_dir_for(data),
+        image_size,
+        data.cache_dir,
+        data.train_size,
+        data.val_size,
+        data.test_size,
+    )

@@ -1,4 +1,5 @@
 """Full training of one chosen architecture with Archai's final recipe, tracked and registered."""
+
 from __future__ import annotations
 
 import json
@@ -18,12 +19,12 @@ from nas.config import Config, flatten_config
 from nas.errors import UserError
 from nas.execution import PROJECT_ROOT
 from nas.facesynth import LABELS, load_data
-from nas.metrics import majority_baseline_miou
 from nas.latency import export_onnx, measure_onnx_latency
+from nas.metrics import majority_baseline_miou
 from nas.model import StackedHourglass, check_image_size
 from nas.space import Genome, genome_to_params
-from nas.training import train_full
 from nas.tracking import TAG_ARCHID, TAG_KIND
+from nas.training import train_full
 
 log = logging.getLogger(__name__)
 TRAINED_ALIAS = "newest"
@@ -40,17 +41,23 @@ def _from_registry(uri: str, workdir: Path) -> Path:
             name, _, number = name.partition("/")
             version = client.get_model_version(name, number)
     except mlflow.exceptions.MlflowException as err:
-        raise UserError(f"arch {uri}: no such registered model version in "
-                        f"{tracking.tracking_uri()} ({err.message.splitlines()[0]}). Expected "
-                        "models:/NAME@ALIAS or models:/NAME/VERSION of a model the search "
-                        "registered.") from None
+        raise UserError(
+            f"arch {uri}: no such registered model version in "
+            f"{tracking.tracking_uri()} ({err.message.splitlines()[0]}). Expected "
+            "models:/NAME@ALIAS or models:/NAME/VERSION of a model the search "
+            "registered."
+        ) from None
     arch = version.tags.get(TAG_ARCHID)
     if not arch or not version.run_id:
-        raise UserError(f"arch {uri}: version {version.version} has no '{TAG_ARCHID}' tag or run;"
-                        " it was not registered by this project's search or train.")
-    return Path(mlflow.artifacts.download_artifacts(run_id=version.run_id,
-                                                    artifact_path=f"{arch}.json",
-                                                    dst_path=str(workdir)))
+        raise UserError(
+            f"arch {uri}: version {version.version} has no '{TAG_ARCHID}' tag or run;"
+            " it was not registered by this project's search or train."
+        )
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=f"{arch}.json", dst_path=str(workdir)
+        )
+    )
 
 
 def resolve_arch(arch: str, workdir: Path) -> tuple[Genome, str]:
@@ -58,35 +65,58 @@ def resolve_arch(arch: str, workdir: Path) -> tuple[Genome, str]:
     if arch.startswith("models:/"):
         path = _from_registry(arch, workdir)
         return read_arch(path), arch
-    candidates = [Path(arch), PROJECT_ROOT / "archs" / arch, PROJECT_ROOT / "archs" / f"{arch}.json"]
+    candidates = [
+        Path(arch),
+        PROJECT_ROOT / "archs" / arch,
+        PROJECT_ROOT / "archs" / f"{arch}.json",
+    ]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
-        raise UserError(f"arch {arch!r}: no such file, no archs/{arch}(.json), and not a "
-                        "models:/ URI. Expected an Archai architecture JSON file, an id of a "
-                        "file in archs/, or models:/NAME@ALIAS.")
+        raise UserError(
+            f"arch {arch!r}: no such file, no archs/{arch}(.json), and not a "
+            "models:/ URI. Expected an Archai architecture JSON file, an id of a "
+            "file in archs/, or models:/NAME@ALIAS."
+        )
     return read_arch(path), str(path)
 
 
 def _log_history_row(row: dict[str, float]) -> None:
     step = int(row["step"])
     mlflow.log_metrics({k: v for k, v in row.items() if k != "step"}, step=step)
-    log.info("step %d (epoch %.2f): train loss %.4f, val loss %.4f, val mIoU %.4f", step,
-             row["epoch"], row["train_loss"], row["val_loss"], row["val_miou"])
+    log.info(
+        "step %d (epoch %.2f): train loss %.4f, val loss %.4f, val mIoU %.4f",
+        step,
+        row["epoch"],
+        row["train_loss"],
+        row["val_loss"],
+        row["val_miou"],
+    )
 
 
 def _final_metrics(result) -> dict[str, float]:
-    metrics = {"val_miou": result.val_miou, "val_loss": result.val_loss,
-               "test_miou": result.test_miou, "test_loss": result.test_loss,
-               "best_step": result.best_step, "train_seconds": result.train_seconds,
-               "train_samples_per_second": result.samples_per_second,
-               "data_wait_seconds": result.data_wait_seconds}
+    metrics = {
+        "val_miou": result.val_miou,
+        "val_loss": result.val_loss,
+        "test_miou": result.test_miou,
+        "test_loss": result.test_loss,
+        "best_step": result.best_step,
+        "train_seconds": result.train_seconds,
+        "train_samples_per_second": result.samples_per_second,
+        "data_wait_seconds": result.data_wait_seconds,
+    }
     for split, values in (("val", result.val_per_class_iou), ("test", result.test_per_class_iou)):
-        metrics.update({f"{split}_iou_{n}": v for n, v in zip(LABELS, values)})
+        metrics.update({f"{split}_iou_{n}": v for n, v in zip(LABELS, values, strict=False)})
     return metrics
 
 
-def _write_outputs(out: Path, genome: Genome, model: torch.nn.Module, onnx_model: bytes,
-                   summary: dict[str, Any], history: list[dict]) -> None:
+def _write_outputs(
+    out: Path,
+    genome: Genome,
+    model: torch.nn.Module,
+    onnx_model: bytes,
+    summary: dict[str, Any],
+    history: list[dict],
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_arch(genome, out / f"{archid(genome)}.json")
     torch.save(model.state_dict(), out / "model.pt")
@@ -105,48 +135,90 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
     torch.manual_seed(config.final_training.seed)
     model = StackedHourglass(genome, config.model.num_classes)
     aid = archid(genome)
-    with mlflow.start_run(experiment_id=tracking.experiment_for(config.tracking.experiment_name), run_name=f"train-{aid[:8]}"):
-        mlflow.set_tags({TAG_KIND: "train", TAG_ARCHID: aid, "nas.arch_source": source,
-                         "nas.git_commit": tracking.git_commit(PROJECT_ROOT)})
-        mlflow.log_params({**{f"config.{k}": v for k, v in flatten_config(config).items()
-                              if k.split(".")[0] in ("model", "data", "final_training")},
-                           **genome_to_params(genome), "archid": aid})
+    with mlflow.start_run(
+        experiment_id=tracking.experiment_for(config.tracking.experiment_name),
+        run_name=f"train-{aid[:8]}",
+    ):
+        mlflow.set_tags(
+            {
+                TAG_KIND: "train",
+                TAG_ARCHID: aid,
+                "nas.arch_source": source,
+                "nas.git_commit": tracking.git_commit(PROJECT_ROOT),
+            }
+        )
+        mlflow.log_params(
+            {
+                **{
+                    f"config.{k}": v
+                    for k, v in flatten_config(config).items()
+                    if k.split(".")[0] in ("model", "data", "final_training")
+                },
+                **genome_to_params(genome),
+                "archid": aid,
+            }
+        )
         mlflow.log_text(arch_json(genome), f"{aid}.json")
         tracking.log_dataset(splits.val.images[:1], splits.source, splits.digest, "train")
-        mlflow.log_metric("baseline_val_miou", majority_baseline_miou(
-            np.asarray(splits.val.labels), config.model.num_classes))
+        mlflow.log_metric(
+            "baseline_val_miou",
+            majority_baseline_miou(np.asarray(splits.val.labels), config.model.num_classes),
+        )
         result = _train(config, model, splits, output_dir)
-        onnx_model = export_onnx(model, config.model.image_size, config.latency.opset,
-                                 config.latency.exporter)
+        onnx_model = export_onnx(
+            model, config.model.image_size, config.latency.opset, config.latency.exporter
+        )
         latency = measure_onnx_latency(onnx_model, config.model.image_size, config.latency)
-        metrics = {**_final_metrics(result), "latency_ms": latency.latency_ms,
-                   "latency_p90_ms": latency.latency_p90_ms}
+        metrics = {
+            **_final_metrics(result),
+            "latency_ms": latency.latency_ms,
+            "latency_p90_ms": latency.latency_p90_ms,
+        }
         mlflow.log_metrics(metrics, step=result.steps)  # the best checkpoint, after the last step
-        model_uri = tracking.log_onnx_model(onnx_model, config.model.image_size,
-                                            config.model.num_classes)
+        model_uri = tracking.log_onnx_model(
+            onnx_model, config.model.image_size, config.model.num_classes
+        )
         mlflow.log_artifact(str(output_dir / "best.pt"), "weights")
         version = _register(config, model_uri, aid, metrics)
-        summary = {"archid": aid, "source": source, "model_uri": model_uri,
-                   "registered_model": config.tracking.trained_model, "version": version,
-                   **{k: metrics[k] for k in ("val_miou", "test_miou", "latency_ms")}}
+        summary = {
+            "archid": aid,
+            "source": source,
+            "model_uri": model_uri,
+            "registered_model": config.tracking.trained_model,
+            "version": version,
+            **{k: metrics[k] for k in ("val_miou", "test_miou", "latency_ms")},
+        }
         _write_outputs(output_dir, genome, model, onnx_model, summary, result.history)
         mlflow.log_artifact(str(output_dir / "history.csv"))
         return summary
 
 
 def _train(config: Config, model: torch.nn.Module, splits, output_dir: Path):
-    return train_full(model, splits, config.final_training, config.model.num_classes,
-                      output_dir / "best.pt", on_validation=_log_history_row,
-                      class_names=LABELS[: config.model.num_classes])
+    return train_full(
+        model,
+        splits,
+        config.final_training,
+        config.model.num_classes,
+        output_dir / "best.pt",
+        on_validation=_log_history_row,
+        class_names=LABELS[: config.model.num_classes],
+    )
 
 
 def _register(config: Config, model_uri: str, aid: str, metrics: dict[str, float]) -> str:
     client = mlflow.MlflowClient()
     name = config.tracking.trained_model
-    version = tracking.register_version(client, model_uri, name, {
-        TAG_ARCHID: aid, "val_miou": f"{metrics['val_miou']:.6f}",
-        "test_miou": f"{metrics['test_miou']:.6f}", "latency_ms": f"{metrics['latency_ms']:.4f}",
-        "nas.train_run_id": mlflow.active_run().info.run_id})
+    version = tracking.register_version(
+        client,
+        model_uri,
+        name,
+        {
+            TAG_ARCHID: aid,
+            "val_miou": f"{metrics['val_miou']:.6f}",
+            "test_miou": f"{metrics['test_miou']:.6f}",
+            "latency_ms": f"{metrics['latency_ms']:.4f}",
+            "nas.train_run_id": mlflow.active_run().info.run_id,
+        },
+    )
     tracking.set_aliases(client, name, {TRAINED_ALIAS: version})
     return version
-

@@ -1,4 +1,5 @@
-"""ONNX export of a network and its ONNX Runtime CPU latency: fixed threads, warm-up, median of many."""
+"""ONNX export of a network and its ONNX Runtime CPU latency: fixed threads, warm-up, median."""
+
 from __future__ import annotations
 
 import io
@@ -57,17 +58,33 @@ def export_onnx(model: nn.Module, image_size: int, opset: int, exporter: str = "
     model = model.eval().cpu()
     example = (torch.zeros(1, 3, image_size, image_size),)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    names = {"input_names": [INPUT_NAME], "output_names": [OUTPUT_NAME], "verbose": False,
-             "opset_version": opset}
+    names = {
+        "input_names": [INPUT_NAME],
+        "output_names": [OUTPUT_NAME],
+        "verbose": False,
+        "opset_version": opset,
+    }
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         if exporter == "torchscript":
             buffer = io.BytesIO()
-            torch.onnx.export(model, example, buffer, dynamo=False, **names,
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+            torch.onnx.export(
+                model,
+                example,
+                buffer,
+                dynamo=False,
+                **names,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            )
             return buffer.getvalue()
-        program = torch.onnx.export(model, example, dynamo=True, external_data=False, **names,
-                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
+        program = torch.onnx.export(
+            model,
+            example,
+            dynamo=True,
+            external_data=False,
+            **names,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+        )
     return program.model_proto.SerializeToString()
 
 
@@ -83,14 +100,18 @@ def inference_session(onnx_model: bytes, num_threads: int) -> ort.InferenceSessi
 def time_runs(session: ort.InferenceSession, image_size: int, cfg: LatencyConfig) -> np.ndarray:
     """Warm up, then time single-image runs: at least min_runs, more while within
     target_seconds, at most max_runs. Returns each run's milliseconds."""
-    feed = {INPUT_NAME: np.random.default_rng(0).random((1, 3, image_size, image_size),
-                                                         dtype=np.float32)}
+    feed = {
+        INPUT_NAME: np.random.default_rng(0).random(
+            (1, 3, image_size, image_size), dtype=np.float32
+        )
+    }
     for _ in range(cfg.warmup_runs):
         session.run(None, feed)
     times: list[float] = []
     start = time.perf_counter()
     while len(times) < cfg.max_runs and (
-            len(times) < cfg.min_runs or time.perf_counter() - start < cfg.target_seconds):
+        len(times) < cfg.min_runs or time.perf_counter() - start < cfg.target_seconds
+    ):
         t0 = time.perf_counter()
         session.run(None, feed)
         times.append((time.perf_counter() - t0) * 1000.0)
@@ -101,14 +122,21 @@ def measure_onnx_latency(onnx_model: bytes, image_size: int, cfg: LatencyConfig)
     """Time an exported model in ONNX Runtime on CPU with a fixed thread count."""
     times = time_runs(inference_session(onnx_model, cfg.num_threads), image_size, cfg)
     q25, q50, q75, q90 = np.percentile(times, [25, 50, 75, 90])
-    return Latency(latency_ms=float(q50), latency_p90_ms=float(q90),
-                   latency_iqr_ms=float(q75 - q25), latency_runs=len(times),
-                   latency_threads=cfg.num_threads, onnx_opset=cfg.opset,
-                   ort_version=ort.__version__, cpu_model=cpu_model())
+    return Latency(
+        latency_ms=float(q50),
+        latency_p90_ms=float(q90),
+        latency_iqr_ms=float(q75 - q25),
+        latency_runs=len(times),
+        latency_threads=cfg.num_threads,
+        onnx_opset=cfg.opset,
+        ort_version=ort.__version__,
+        cpu_model=cpu_model(),
+    )
 
 
-def measure_genome_latency(genome: Genome, num_classes: int, image_size: int,
-                           cfg: LatencyConfig) -> Latency:
+def measure_genome_latency(
+    genome: Genome, num_classes: int, image_size: int, cfg: LatencyConfig
+) -> Latency:
     """Build the genome's network (seeded weights), export it and time it."""
     check_image_size(genome, image_size)
     torch.manual_seed(0)

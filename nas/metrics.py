@@ -1,4 +1,5 @@
 """Segmentation quality from one confusion matrix: per-class IoU and Archai's mIoU."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """StackedHourglass(genome): Archai's face-segmentation network, built from a genome."""
+
 from __future__ import annotations
 
 import torch
@@ -9,16 +10,21 @@ from nas.space import KERNEL_SIZES, ArchError, Block, Genome, Hourglass
 
 
 def conv_op(op: str, in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
-    """Conv2d(k x k, no bias, same zero padding) -> BatchNorm2d -> ReLU; stride 2 gives ceil(n/2)."""
+    """Conv2d(k x k, no bias, same zero padding) -> BatchNorm2d -> ReLU; stride 2: ceil(n/2)."""
     k = KERNEL_SIZES[op]
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, k, stride, k // 2, bias=False),
-                         nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, k, stride, k // 2, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+    )
 
 
 def layer_stack(block: Block, in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:
-    """The block's active layers: the first maps in_ch -> out_ch (with stride), the rest keep out_ch."""
-    layers = [conv_op(op, in_ch if j == 0 else out_ch, out_ch, stride if j == 0 else 1)
-              for j, op in enumerate(block.active_ops)]
+    """The block's active layers: the first maps in_ch -> out_ch (with stride), the rest keep it."""
+    layers = [
+        conv_op(op, in_ch if j == 0 else out_ch, out_ch, stride if j == 0 else 1)
+        for j, op in enumerate(block.active_ops)
+    ]
     return nn.Sequential(*layers)
 
 
@@ -41,14 +47,20 @@ class HourglassModule(nn.Module):
         super().__init__()
         chs = block_channels(base_ch, hourglass)
         if min(chs) < 1:
-            raise ArchError(f"channel factors shrink {base_ch} channels to {chs}: every block "
-                            "needs at least one channel.")
-        self.down = nn.ModuleList(layer_stack(b, chs[i], chs[i + 1], 1 if i == 0 else 2)
-                                  for i, b in enumerate(hourglass.down))
-        self.skip = nn.ModuleList(layer_stack(b, chs[i + 1], chs[i + 1])
-                                  for i, b in enumerate(hourglass.skip))
-        self.up = nn.ModuleList(layer_stack(b, chs[i + 2], chs[i + 1])
-                                for i, b in enumerate(hourglass.up))
+            raise ArchError(
+                f"channel factors shrink {base_ch} channels to {chs}: every block "
+                "needs at least one channel."
+            )
+        self.down = nn.ModuleList(
+            layer_stack(b, chs[i], chs[i + 1], 1 if i == 0 else 2)
+            for i, b in enumerate(hourglass.down)
+        )
+        self.skip = nn.ModuleList(
+            layer_stack(b, chs[i + 1], chs[i + 1]) for i, b in enumerate(hourglass.skip)
+        )
+        self.up = nn.ModuleList(
+            layer_stack(b, chs[i + 2], chs[i + 1]) for i, b in enumerate(hourglass.up)
+        )
         self.head = nn.Conv2d(chs[1], base_ch, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -73,8 +85,9 @@ class StackedHourglass(nn.Module):
         self.stem_stride = genome.stem_stride
         base = genome.base_ch
         self.stem = conv_op("conv3x3", 3, base, genome.stem_stride)
-        self.hourglasses = nn.Sequential(*(HourglassModule(base, hg)
-                                           for hg in genome.active_hourglasses))
+        self.hourglasses = nn.Sequential(
+            *(HourglassModule(base, hg) for hg in genome.active_hourglasses)
+        )
         self.post = layer_stack(genome.post, base, base)
         self.classifier = nn.Conv2d(base, num_classes, 1, bias=True)
 
@@ -95,6 +108,8 @@ def check_image_size(genome: Genome, image_size: int, source: str = "the archite
     divisor = size_divisor(genome)
     if image_size <= 0 or image_size % divisor:
         near = max(divisor, round(image_size / divisor) * divisor)
-        raise ArchError(f"image size {image_size} does not fit {source}: with stem stride "
-                        f"{genome.stem_stride} and {genome.num_blocks} blocks, height and width "
-                        f"must be multiples of {divisor} (e.g. {near}).")
+        raise ArchError(
+            f"image size {image_size} does not fit {source}: with stem stride "
+            f"{genome.stem_stride} and {genome.num_blocks} blocks, height and width "
+            f"must be multiples of {divisor} (e.g. {near})."
+        )

@@ -1,7 +1,9 @@
 """Pareto front of (mIoU up, latency down), its hypervolume, and the knee point."""
+
 from __future__ import annotations
 
-from typing import Protocol, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
 
 class Scored(Protocol):
@@ -33,8 +35,9 @@ def pareto_front(points: Sequence[S]) -> list[S]:
 def hypervolume(points: Sequence[Scored], ref_latency_ms: float, ref_miou: float) -> float:
     """Area dominated by the points and bounded by the reference point (latency, mIoU):
     ms x mIoU. Points beyond the reference contribute nothing."""
-    inside = [p for p in pareto_front(points)
-              if p.latency_ms < ref_latency_ms and p.val_miou > ref_miou]
+    inside = [
+        p for p in pareto_front(points) if p.latency_ms < ref_latency_ms and p.val_miou > ref_miou
+    ]
     area = 0.0
     for i, p in enumerate(inside):  # sorted by latency, so mIoU rises along the front
         right = inside[i + 1].latency_ms if i + 1 < len(inside) else ref_latency_ms
@@ -53,6 +56,8 @@ def knee(front: Sequence[S]) -> S:
     ys = [(v - min(iou)) / span_iou for v in iou]
     (x0, y0), (x1, y1) = (xs[0], ys[0]), (xs[-1], ys[-1])
     norm = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 or 1.0
-    distance = [abs((y1 - y0) * x - (x1 - x0) * y + x1 * y0 - y1 * x0) / norm
-                for x, y in zip(xs, ys)]
+    distance = [
+        abs((y1 - y0) * x - (x1 - x0) * y + x1 * y0 - y1 * x0) / norm
+        for x, y in zip(xs, ys, strict=True)
+    ]
     return front[max(range(len(front)), key=distance.__getitem__)]

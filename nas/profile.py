@@ -1,4 +1,5 @@
-"""Static facts about a network: parameter count, multiply-accumulates, channels and layers per block."""
+"""Static facts about a network: parameters, multiply-accumulates, channels and layers per block."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,22 +40,61 @@ def count_macs(model: nn.Module, image_size: int) -> int:
 
 def block_table(genome: Genome) -> list[dict[str, Any]]:
     """One row per active block: hourglass, kind, index, input -> output channels, ops."""
-    rows = [{"hourglass": None, "block": "stem", "in_ch": 3, "out_ch": genome.base_ch,
-             "ops": ["conv3x3"], "stride": genome.stem_stride}]
+    rows = [
+        {
+            "hourglass": None,
+            "block": "stem",
+            "in_ch": 3,
+            "out_ch": genome.base_ch,
+            "ops": ["conv3x3"],
+            "stride": genome.stem_stride,
+        }
+    ]
     for h, hg in enumerate(genome.active_hourglasses):
         chs = block_channels(genome.base_ch, hg)
         for i, b in enumerate(hg.down):
-            rows.append({"hourglass": h, "block": f"down{i}", "in_ch": chs[i],
-                         "out_ch": chs[i + 1], "ops": list(b.active_ops),
-                         "stride": 1 if i == 0 else 2})
+            rows.append(
+                {
+                    "hourglass": h,
+                    "block": f"down{i}",
+                    "in_ch": chs[i],
+                    "out_ch": chs[i + 1],
+                    "ops": list(b.active_ops),
+                    "stride": 1 if i == 0 else 2,
+                }
+            )
         for i, b in enumerate(hg.skip):
-            rows.append({"hourglass": h, "block": f"skip{i}", "in_ch": chs[i + 1],
-                         "out_ch": chs[i + 1], "ops": list(b.active_ops), "stride": 1})
+            rows.append(
+                {
+                    "hourglass": h,
+                    "block": f"skip{i}",
+                    "in_ch": chs[i + 1],
+                    "out_ch": chs[i + 1],
+                    "ops": list(b.active_ops),
+                    "stride": 1,
+                }
+            )
         for i, b in enumerate(hg.up):
-            rows.append({"hourglass": h, "block": f"up{i}", "in_ch": chs[i + 2],
-                         "out_ch": chs[i + 1], "ops": list(b.active_ops), "stride": 1})
-    rows.append({"hourglass": None, "block": "post", "in_ch": genome.base_ch,
-                 "out_ch": genome.base_ch, "ops": list(genome.post.active_ops), "stride": 1})
+            rows.append(
+                {
+                    "hourglass": h,
+                    "block": f"up{i}",
+                    "in_ch": chs[i + 2],
+                    "out_ch": chs[i + 1],
+                    "ops": list(b.active_ops),
+                    "stride": 1,
+                }
+            )
+    rows.append(
+        {
+            "hourglass": None,
+            "block": "post",
+            "in_ch": genome.base_ch,
+            "out_ch": genome.base_ch,
+            "ops": list(genome.post.active_ops),
+            "stride": 1,
+        }
+    )
     return rows
 
 
@@ -62,7 +102,12 @@ def profile_genome(genome: Genome, num_classes: int, image_size: int) -> dict[st
     """Parameter count and MACs of the network at `image_size`, with its block table."""
     check_image_size(genome, image_size)
     model = StackedHourglass(genome, num_classes)
-    return {"num_params": count_params(model), "macs": count_macs(model, image_size),
-            "num_hourglasses": genome.num_hourglasses, "num_blocks": genome.num_blocks,
-            "stem_stride": genome.stem_stride, "base_ch": genome.base_ch,
-            "blocks": block_table(genome)}
+    return {
+        "num_params": count_params(model),
+        "macs": count_macs(model, image_size),
+        "num_hourglasses": genome.num_hourglasses,
+        "num_blocks": genome.num_blocks,
+        "stem_stride": genome.stem_stride,
+        "base_ch": genome.base_ch,
+        "blocks": block_table(genome),
+    }

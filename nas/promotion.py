@@ -7,11 +7,13 @@ compares trials with one another, so a promoted trial must not outrank an equal 
 its longer training. Each promotion is kept in the study as a user attribute named
 `promotion:<archid>`, which makes it durable across resumes and unique per architecture.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -28,16 +30,23 @@ def promotion_training(partial: TrainingConfig, cfg: PromotionConfig) -> Trainin
     """The partial recipe `epochs_factor` times longer (its learning-rate schedule stretched)
     with another training seed."""
     factor = cfg.epochs_factor
-    return dataclasses.replace(partial, epochs=partial.epochs * factor,
-                               max_steps=int(round(partial.max_steps * factor)),
-                               seed=partial.seed + cfg.seed_offset)
+    return dataclasses.replace(
+        partial,
+        epochs=partial.epochs * factor,
+        max_steps=int(round(partial.max_steps * factor)),
+        seed=partial.seed + cfg.seed_offset,
+    )
 
 
 def _dominated(c: Candidate, others: Sequence[Candidate], slack: float) -> bool:
     """Whether another candidate beats `c`'s partial score raised by `slack` at no more latency."""
     miou = c.val_miou_f0 + slack
-    return any(o.val_miou_f0 >= miou and o.latency_ms <= c.latency_ms
-               and (o.val_miou_f0 > miou or o.latency_ms < c.latency_ms) for o in others)
+    return any(
+        o.val_miou_f0 >= miou
+        and o.latency_ms <= c.latency_ms
+        and (o.val_miou_f0 > miou or o.latency_ms < c.latency_ms)
+        for o in others
+    )
 
 
 def near_front(candidates: Sequence[Candidate], slack: float) -> list[Candidate]:
@@ -47,8 +56,9 @@ def near_front(candidates: Sequence[Candidate], slack: float) -> list[Candidate]
     return [c for c in pool if not _dominated(c, pool, slack)]
 
 
-def choose(candidates: Sequence[Candidate], done: set[str], cfg: PromotionConfig
-           ) -> list[Candidate]:
+def choose(
+    candidates: Sequence[Candidate], done: set[str], cfg: PromotionConfig
+) -> list[Candidate]:
     """The candidates to promote now: near the front and not promoted (or tried) before; with a
     cap, those on the front itself first, then by partial score."""
     chosen = [c for c in near_front(candidates, cfg.miou_slack) if c.archid not in done]
@@ -59,8 +69,11 @@ def choose(candidates: Sequence[Candidate], done: set[str], cfg: PromotionConfig
 
 def load_records(study: optuna.Study) -> dict[str, dict[str, Any]]:
     """archid -> its promotion record, as kept in the study."""
-    return {key[len(ATTR_PREFIX):]: value for key, value in study.user_attrs.items()
-            if key.startswith(ATTR_PREFIX)}
+    return {
+        key[len(ATTR_PREFIX) :]: value
+        for key, value in study.user_attrs.items()
+        if key.startswith(ATTR_PREFIX)
+    }
 
 
 def save_record(study: optuna.Study, archid: str, record: dict[str, Any]) -> None:

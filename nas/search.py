@@ -1,4 +1,5 @@
 """The NSGA-II generation loop: ask a whole generation, time it, train the feasible, tell it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,8 +21,8 @@ from nas.errors import UserError
 from nas.evaluation import Job
 from nas.execution import Executor
 from nas.latency import measure_model_latency
-from nas.profile import count_macs, count_params
 from nas.model import StackedHourglass
+from nas.profile import count_macs, count_params
 from nas.space import genome_from_params, search_distributions
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,16 @@ class Listener:
     """Receives the search's events; tracking.SearchTracker writes them to MLflow."""
 
     def candidate_started(self, c: Candidate, params: dict, latency: dict) -> None: ...
-    def candidate_finished(self, c: Candidate, outcome=None, original: Candidate | None = None
-                           ) -> None: ...
+    def candidate_finished(
+        self, c: Candidate, outcome=None, original: Candidate | None = None
+    ) -> None: ...
     def candidate_promoted(self, c: Candidate, fidelity: int, outcome) -> str:
         """Record a promotion's outcome; returns the promoted model's URI ('' if it failed)."""
         ...
-    def generation_finished(self, generation: int, all_candidates: list[Candidate],
-                            params: dict[int, dict]) -> None: ...
+
+    def generation_finished(
+        self, generation: int, all_candidates: list[Candidate], params: dict[int, dict]
+    ) -> None: ...
 
 
 @dataclass
@@ -83,8 +87,11 @@ def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial
     """This generation's unfinished trials: those left running by a dead process, then new ones
     asked until the generation has population_size trials."""
     size = state.config.search.population_size
-    mine = [t for t in state.study.get_trials(deepcopy=False)
-            if t.user_attrs.get("generation", generation) == generation]
+    mine = [
+        t
+        for t in state.study.get_trials(deepcopy=False)
+        if t.user_attrs.get("generation", generation) == generation
+    ]
     running = []
     for frozen in (t for t in mine if t.state == TrialState.RUNNING):
         # Re-own a trial of a dead process; Optuna exposes the id only as FrozenTrial._trial_id.
@@ -102,8 +109,10 @@ def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial
 def _constraints(state: SearchState, c: Candidate) -> dict[str, float]:
     """Optuna constraints (<= 0 is feasible); a budget of 0 means none."""
     lat = state.config.latency
-    return {"latency_ms": c.latency_ms - lat.max_latency_ms if lat.max_latency_ms > 0 else 0.0,
-            "num_params": float(c.num_params - lat.max_params) if lat.max_params > 0 else 0.0}
+    return {
+        "latency_ms": c.latency_ms - lat.max_latency_ms if lat.max_latency_ms > 0 else 0.0,
+        "num_params": float(c.num_params - lat.max_params) if lat.max_params > 0 else 0.0,
+    }
 
 
 def _tell(state: SearchState, trial: optuna.Trial, c: Candidate) -> None:
@@ -132,14 +141,21 @@ def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candid
     c.latency_ms, c.latency_p90_ms = latency.latency_ms, latency.latency_p90_ms
     c.latency_iqr_ms = latency.latency_iqr_ms
     state.listener.candidate_started(c, trial.params, latency.as_dict())
-    log.info("generation %d trial %d %s: %.3f ms, %d params", generation, trial.number,
-             c.archid[:8], c.latency_ms, c.num_params)
+    log.info(
+        "generation %d trial %d %s: %.3f ms, %d params",
+        generation,
+        trial.number,
+        c.archid[:8],
+        c.latency_ms,
+        c.num_params,
+    )
     return c
 
 
 def _job(state: SearchState, c: Candidate) -> Job:
-    return Job(trial_number=c.trial_number, archid=c.archid, arch_json=c.arch_json,
-               **state.job_template)
+    return Job(
+        trial_number=c.trial_number, archid=c.archid, arch_json=c.arch_json, **state.job_template
+    )
 
 
 def _finish_trained(state: SearchState, trial: optuna.Trial, c: Candidate, outcome) -> None:
@@ -147,12 +163,21 @@ def _finish_trained(state: SearchState, trial: optuna.Trial, c: Candidate, outco
         c.state, c.val_miou = "complete", outcome.metrics["val_miou"]
         c.val_miou_f0 = c.val_miou
         c.train_seconds = outcome.metrics["train_seconds"]
-        log.info("trial %d %s trained: val mIoU %.4f in %.1f s", c.trial_number, c.archid[:8],
-                 c.val_miou, c.train_seconds)
+        log.info(
+            "trial %d %s trained: val mIoU %.4f in %.1f s",
+            c.trial_number,
+            c.archid[:8],
+            c.val_miou,
+            c.train_seconds,
+        )
     else:
         c.state, c.error = "failed", outcome.error
-        log.warning("candidate %s (trial %d) failed: %s", c.archid[:8], c.trial_number,
-                    outcome.error.splitlines()[0])
+        log.warning(
+            "candidate %s (trial %d) failed: %s",
+            c.archid[:8],
+            c.trial_number,
+            outcome.error.splitlines()[0],
+        )
     state.listener.candidate_finished(c, outcome)
     _tell(state, trial, c)
 
@@ -168,11 +193,18 @@ def _train(state: SearchState, to_train: dict[int, tuple[optuna.Trial, Candidate
     state.timings.training_wall_seconds += time.perf_counter() - started
 
 
-def _tell_duplicate(state: SearchState, trial: optuna.Trial, generation: int,
-                    original: Candidate) -> None:
+def _tell_duplicate(
+    state: SearchState, trial: optuna.Trial, generation: int, original: Candidate
+) -> None:
     kind = original.state if original.state in ("failed", "infeasible") else "duplicate"
-    c = Candidate(trial.number, generation, original.archid, original.arch_json, state=kind,
-                  duplicate_of=original.trial_number)
+    c = Candidate(
+        trial.number,
+        generation,
+        original.archid,
+        original.arch_json,
+        state=kind,
+        duplicate_of=original.trial_number,
+    )
     for key in records.METRIC_KEYS:
         setattr(c, key, getattr(original, key))
     c.model_uri, c.error, c.fidelity = original.model_uri, original.error, original.fidelity
@@ -180,12 +212,19 @@ def _tell_duplicate(state: SearchState, trial: optuna.Trial, generation: int,
     _tell(state, trial, c)
 
 
-def _fail_unmeasured(state: SearchState, trial: optuna.Trial, generation: int, genome_id: str,
-                     err: Exception) -> None:
+def _fail_unmeasured(
+    state: SearchState, trial: optuna.Trial, generation: int, genome_id: str, err: Exception
+) -> None:
     """A candidate that cannot even be built or exported is told as failed, with its run."""
     genome = genome_from_params(trial.params, state.config.space)
-    c = Candidate(trial.number, generation, genome_id, arch_json(genome), state="failed",
-                  error=f"{type(err).__name__}: {err}")
+    c = Candidate(
+        trial.number,
+        generation,
+        genome_id,
+        arch_json(genome),
+        state="failed",
+        error=f"{type(err).__name__}: {err}",
+    )
     log.warning("trial %d %s cannot be measured: %s", trial.number, genome_id[:8], c.error)
     state.listener.candidate_started(c, trial.params, {})
     state.listener.candidate_finished(c)
@@ -201,7 +240,8 @@ def run_generation(state: SearchState, generation: int) -> None:
         state.params[trial.number] = trial.params
         genome_id = archid(genome_from_params(trial.params, state.config.space))
         first = known.get(genome_id) or next(
-            (c for _, c in to_train.values() if c.archid == genome_id), None)
+            (c for _, c in to_train.values() if c.archid == genome_id), None
+        )
         if first is not None:
             duplicates.append((trial, first))
             continue
@@ -226,16 +266,26 @@ def run_generation(state: SearchState, generation: int) -> None:
 
 def _promoted(state: SearchState, c: Candidate, generation: int, outcome) -> None:
     """Log a promotion's outcome, keep it in the study, and let its score stand for `c`."""
-    record = {"fidelity": promotion.PROMOTED, "ok": outcome.ok, "generation": generation,
-              "trial": c.trial_number}
+    record = {
+        "fidelity": promotion.PROMOTED,
+        "ok": outcome.ok,
+        "generation": generation,
+        "trial": c.trial_number,
+    }
     if outcome.ok:
         record["val_miou"] = outcome.metrics["val_miou"]
-        log.info("trial %d %s promoted: val mIoU %.4f -> %.4f", c.trial_number, c.archid[:8],
-                 c.val_miou_f0, record["val_miou"])
+        log.info(
+            "trial %d %s promoted: val mIoU %.4f -> %.4f",
+            c.trial_number,
+            c.archid[:8],
+            c.val_miou_f0,
+            record["val_miou"],
+        )
     else:
         record["error"] = outcome.error.splitlines()[0]
-        log.warning("promotion of %s (trial %d) failed: %s", c.archid[:8], c.trial_number,
-                    record["error"])
+        log.warning(
+            "promotion of %s (trial %d) failed: %s", c.archid[:8], c.trial_number, record["error"]
+        )
     promoted = dataclasses.replace(c)
     promotion.apply_record(promoted, record)
     record["model_uri"] = state.listener.candidate_promoted(promoted, promotion.PROMOTED, outcome)
@@ -289,7 +339,8 @@ def run_search(state: SearchState) -> list[Candidate]:
             f"no candidate was trained successfully ({counts['failed']} failed, "
             f"{counts['infeasible']} over the latency/parameter budget, "
             f"{counts['duplicate']} duplicates). Raise latency.max_latency_ms or "
-            "latency.max_params, or look at the failed child runs' 'nas.error' tag.")
+            "latency.max_params, or look at the failed child runs' 'nas.error' tag."
+        )
     return done
 
 
@@ -301,14 +352,16 @@ def check_search_config(config: Config) -> None:
     """Refuse settings that cannot run before anything is created."""
     s = config.search
     if s.population_size < 2 or s.generations < 1:
-        raise SearchError(f"search.population_size = {s.population_size} and search.generations"
-                          f" = {s.generations}: expected at least 2 and 1.")
+        raise SearchError(
+            f"search.population_size = {s.population_size} and search.generations"
+            f" = {s.generations}: expected at least 2 and 1."
+        )
     divisor = max(config.space.stem_strides) * 2 ** (config.space.num_blocks - 1)
     if config.model.image_size % divisor:
         raise SearchError(
             f"model.image_size = {config.model.image_size} cannot be divided by every network of "
             f"the space: with stem strides {list(config.space.stem_strides)} and "
-            f"{config.space.num_blocks} blocks it must be a multiple of {divisor}.")
+            f"{config.space.num_blocks} blocks it must be a multiple of {divisor}."
+        )
     if not math.isfinite(s.hv_ref_latency_ms) or s.hv_ref_latency_ms <= 0:
         raise SearchError("search.hv_ref_latency_ms must be a positive number of milliseconds.")
-

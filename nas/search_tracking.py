@@ -1,11 +1,13 @@
 """The search as MLflow sees it: one child run per candidate, per-generation metrics and files on
 the parent run, and the final Pareto front in the Model Registry with aliases."""
+
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
@@ -34,8 +36,10 @@ def closest_parents(candidates: Sequence[Candidate], params: dict[int, dict]) ->
         mine = params.get(c.trial_number, {})
         if not earlier or not mine:
             continue
-        best = max(earlier, key=lambda e: sum(params.get(e.trial_number, {}).get(k) == v
-                                              for k, v in mine.items()))
+        best = max(
+            earlier,
+            key=lambda e: sum(params.get(e.trial_number, {}).get(k) == v for k, v in mine.items()),
+        )
         parents[c.trial_number] = best.archid
     return parents
 
@@ -52,28 +56,38 @@ class SearchTracker:
         self.start_time = tracking.now()
 
     def _tags(self, c: Candidate) -> dict[str, str]:
-        return {"mlflow.parentRunId": self.parent_run_id, TAG_STUDY: self.study,
-                TAG_KIND: "candidate", TAG_ARCHID: c.archid, "nas.generation": str(c.generation),
-                "nas.trial": str(c.trial_number)}
+        return {
+            "mlflow.parentRunId": self.parent_run_id,
+            TAG_STUDY: self.study,
+            TAG_KIND: "candidate",
+            TAG_ARCHID: c.archid,
+            "nas.generation": str(c.generation),
+            "nas.trial": str(c.trial_number),
+        }
 
     def _create_run(self, c: Candidate, suffix: str = "") -> str:
-        run = self.client.create_run(self.experiment_id, run_name=(
-            f"g{c.generation:02d}-{c.archid[:8]}{suffix}"), tags=self._tags(c))
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=(f"g{c.generation:02d}-{c.archid[:8]}{suffix}"),
+            tags=self._tags(c),
+        )
         return run.info.run_id
 
     def candidate_started(self, c: Candidate, params: dict, latency: dict[str, Any]) -> None:
         c.run_id = self._create_run(c)
         tracking.log_params(self.client, c.run_id, {**params, "archid": c.archid})
         numbers = {k: v for k, v in latency.items() if isinstance(v, (int, float))}
-        tracking.log_metrics(self.client, c.run_id, {**numbers, "num_params": c.num_params,
-                                                     "macs": c.macs})
+        tracking.log_metrics(
+            self.client, c.run_id, {**numbers, "num_params": c.num_params, "macs": c.macs}
+        )
         for key in ("ort_version", "cpu_model"):
             if key in latency:
                 self.client.set_tag(c.run_id, f"nas.{key}", str(latency[key]))
         self.client.log_text(c.run_id, c.arch_json, f"{c.archid}.json")
 
-    def candidate_finished(self, c: Candidate, outcome=None, original: Candidate | None = None
-                           ) -> None:
+    def candidate_finished(
+        self, c: Candidate, outcome=None, original: Candidate | None = None
+    ) -> None:
         if c.state == "duplicate" or original is not None:
             return self._log_duplicate(c, original)
         self.client.set_tag(c.run_id, "nas.feasible", str(c.state != "infeasible").lower())
@@ -91,14 +105,14 @@ class SearchTracker:
     def _log_trained(self, c: Candidate, outcome, fidelity: int = 0) -> str:
         """Metrics at step = fidelity and the trained ONNX model; returns the model's URI."""
         names = LABELS[: len(outcome.per_class_iou)]
-        per_class = {f"val_iou_{n}": v for n, v in zip(names, outcome.per_class_iou)}
-        tracking.log_metrics(self.client, c.run_id, {**outcome.metrics, **per_class},
-                             step=fidelity)
+        per_class = {f"val_iou_{n}": v for n, v in zip(names, outcome.per_class_iou, strict=True)}
+        tracking.log_metrics(self.client, c.run_id, {**outcome.metrics, **per_class}, step=fidelity)
         self.client.set_tag(c.run_id, "nas.worker", outcome.worker)
         self.client.set_tag(c.run_id, "nas.fidelity", str(c.fidelity))
         with mlflow.start_run(run_id=c.run_id, nested=True):
             c.model_uri = tracking.log_onnx_model(
-                outcome.onnx_model, self.config.model.image_size, self.config.model.num_classes)
+                outcome.onnx_model, self.config.model.image_size, self.config.model.num_classes
+            )
         return c.model_uri
 
     def candidate_promoted(self, c: Candidate, fidelity: int, outcome) -> str:
@@ -111,35 +125,52 @@ class SearchTracker:
 
     def _log_duplicate(self, c: Candidate, original: Candidate) -> None:
         c.run_id = self._create_run(c, "-dup")
-        tags = {"nas.duplicate_of": original.run_id, "nas.duplicate_of_trial":
-                str(original.trial_number), "nas.state": c.state,
-                "nas.feasible": str(c.state == "duplicate").lower()}
+        tags = {
+            "nas.duplicate_of": original.run_id,
+            "nas.duplicate_of_trial": str(original.trial_number),
+            "nas.state": c.state,
+            "nas.feasible": str(c.state == "duplicate").lower(),
+        }
         for key, value in tags.items():
             self.client.set_tag(c.run_id, key, value)
         tracking.log_params(self.client, c.run_id, {"archid": c.archid})
-        tracking.log_metrics(self.client, c.run_id, {
-            k: getattr(c, k) for k in ("val_miou", "latency_ms", "latency_p90_ms", "num_params",
-                                       "macs")})
+        tracking.log_metrics(
+            self.client,
+            c.run_id,
+            {
+                k: getattr(c, k)
+                for k in ("val_miou", "latency_ms", "latency_p90_ms", "num_params", "macs")
+            },
+        )
         self.client.set_terminated(c.run_id, FINISHED if c.state != "failed" else FAILED)
 
-    def generation_finished(self, generation: int, candidates: list[Candidate],
-                            params: dict[int, dict]) -> None:
+    def generation_finished(
+        self, generation: int, candidates: list[Candidate], params: dict[int, dict]
+    ) -> None:
         front = pareto_front(front_pool(candidates))
         self.fronts.append(front)
         s = self.config.search
         promoted = [c for c in candidates if c.state == "complete" and c.fidelity > 0]
-        metrics = {"hypervolume": hypervolume(front, s.hv_ref_latency_ms, s.hv_ref_miou),
-                   "front_size": len(front),
-                   "best_miou": max((c.val_miou for c in front), default=math.nan),
-                   "lowest_latency_ms": min((c.latency_ms for c in front), default=math.nan),
-                   "num_promoted": len(promoted),
-                   "proxy_spearman": rank_correlation([c.val_miou_f0 for c in promoted],
-                                                      [c.val_miou for c in promoted])}
+        metrics = {
+            "hypervolume": hypervolume(front, s.hv_ref_latency_ms, s.hv_ref_miou),
+            "front_size": len(front),
+            "best_miou": max((c.val_miou for c in front), default=math.nan),
+            "lowest_latency_ms": min((c.latency_ms for c in front), default=math.nan),
+            "num_promoted": len(promoted),
+            "proxy_spearman": rank_correlation(
+                [c.val_miou_f0 for c in promoted], [c.val_miou for c in promoted]
+            ),
+        }
         for state in ("complete", "infeasible", "failed", "duplicate"):
             metrics[f"num_{state}"] = sum(c.state == state for c in candidates)
         tracking.log_metrics(self.client, self.parent_run_id, metrics, step=generation)
-        log.info("generation %d done: front of %d, hypervolume %.4f, best mIoU %.4f",
-                 generation, len(front), metrics["hypervolume"], metrics["best_miou"])
+        log.info(
+            "generation %d done: front of %d, hypervolume %.4f, best mIoU %.4f",
+            generation,
+            len(front),
+            metrics["hypervolume"],
+            metrics["best_miou"],
+        )
         hours = (tracking.now() - self.start_time) / 3600
         table = state_table(candidates, front, closest_parents(candidates, params), hours)
         paths = write_generation_files(self.output_dir, generation, table, front)
@@ -156,8 +187,9 @@ class SearchTracker:
         return register_front(self.client, self.config, front, self.parent_run_id)
 
 
-def register_front(client: MlflowClient, config: Config, front: list[Candidate],
-                   search_run_id: str) -> dict[str, Any]:
+def register_front(
+    client: MlflowClient, config: Config, front: list[Candidate], search_run_id: str
+) -> dict[str, Any]:
     """Register each front member once (a resumed search reuses versions), set the three
     aliases, and tag earlier searches' versions that the new front dominates."""
     name, study = config.tracking.registered_model, config.search.study_name
@@ -168,29 +200,62 @@ def register_front(client: MlflowClient, config: Config, front: list[Candidate],
         if c.archid in mine:
             versions[c.archid] = str(mine[c.archid].version)
             continue
-        versions[c.archid] = tracking.register_version(client, c.model_uri, name, {
-            TAG_ARCHID: c.archid, TAG_STUDY: study, "nas.search_run_id": search_run_id,
-            "val_miou": f"{c.val_miou:.6f}", "latency_ms": f"{c.latency_ms:.4f}",
-            "num_params": c.num_params, "nas.candidate_run_id": c.run_id,
-            "nas.fidelity": c.fidelity, "val_miou_f0": f"{c.val_miou_f0:.6f}"})
-    aliases = {"pareto-best-iou": max(front, key=lambda c: c.val_miou),
-               "pareto-fastest": min(front, key=lambda c: c.latency_ms),
-               "pareto-knee": knee(front)}
+        versions[c.archid] = tracking.register_version(
+            client,
+            c.model_uri,
+            name,
+            {
+                TAG_ARCHID: c.archid,
+                TAG_STUDY: study,
+                "nas.search_run_id": search_run_id,
+                "val_miou": f"{c.val_miou:.6f}",
+                "latency_ms": f"{c.latency_ms:.4f}",
+                "num_params": c.num_params,
+                "nas.candidate_run_id": c.run_id,
+                "nas.fidelity": c.fidelity,
+                "val_miou_f0": f"{c.val_miou_f0:.6f}",
+            },
+        )
+    aliases = {
+        "pareto-best-iou": max(front, key=lambda c: c.val_miou),
+        "pareto-fastest": min(front, key=lambda c: c.latency_ms),
+        "pareto-knee": knee(front),
+    }
     tracking.set_aliases(client, name, {a: versions[c.archid] for a, c in aliases.items()})
     _tag_dominated(client, name, existing, front, versions, search_run_id, study)
-    return {"model_name": name, "versions": versions,
-            "aliases": {a: versions[c.archid] for a, c in aliases.items()}}
+    return {
+        "model_name": name,
+        "versions": versions,
+        "aliases": {a: versions[c.archid] for a, c in aliases.items()},
+    }
 
 
-def _tag_dominated(client: MlflowClient, name: str, existing: list, front: list[Candidate],
-                   versions: dict[str, str], search_run_id: str, study: str) -> None:
+def _tag_dominated(
+    client: MlflowClient,
+    name: str,
+    existing: list,
+    front: list[Candidate],
+    versions: dict[str, str],
+    search_run_id: str,
+    study: str,
+) -> None:
     for v in existing:
         if v.tags.get(TAG_STUDY) == study or "val_miou" not in v.tags:
             continue
-        old = Candidate(0, 0, v.tags.get(TAG_ARCHID, ""), "", "complete",
-                        float(v.tags["val_miou"]), float(v.tags.get("latency_ms", "inf")))
+        old = Candidate(
+            0,
+            0,
+            v.tags.get(TAG_ARCHID, ""),
+            "",
+            "complete",
+            float(v.tags["val_miou"]),
+            float(v.tags.get("latency_ms", "inf")),
+        )
         better = next((c for c in front if dominates(c, old)), None)
         if better is not None:
-            client.set_model_version_tag(name, str(v.version), "nas.dominated_by",
-                                         f"version {versions[better.archid]} "
-                                         f"(search run {search_run_id})")
+            client.set_model_version_tag(
+                name,
+                str(v.version),
+                "nas.dominated_by",
+                f"version {versions[better.archid]} (search run {search_run_id})",
+            )

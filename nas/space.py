@@ -1,4 +1,5 @@
 """The genome of Archai's hourglass search space, and its mapping to Optuna parameters."""
+
 from __future__ import annotations
 
 import random
@@ -85,7 +86,9 @@ def search_distributions(space: SpaceConfig) -> dict[str, BaseDistribution]:
             dists.update(_block_distributions(down, 1, space.max_down_layers, space.ops))
             dists[f"{down}.ch_factor"] = CategoricalDistribution(space.ch_factors)
         for i in range(space.num_blocks - 1):
-            dists.update(_block_distributions(f"hg{h}.skip{i}", 0, space.max_skip_layers, space.ops))
+            dists.update(
+                _block_distributions(f"hg{h}.skip{i}", 0, space.max_skip_layers, space.ops)
+            )
             dists.update(_block_distributions(f"hg{h}.up{i}", 1, space.max_up_layers, space.ops))
     dists.update(_block_distributions("post", 0, space.max_post_layers, space.ops))
     return dists
@@ -119,7 +122,7 @@ def genome_to_params(genome: Genome) -> dict[str, Any]:
         for i, down in enumerate(hg.down):
             params.update(_block_params(down, f"hg{h}.down{i}"))
             params[f"hg{h}.down{i}.ch_factor"] = down.ch_factor
-        for i, (skip, up) in enumerate(zip(hg.skip, hg.up)):
+        for i, (skip, up) in enumerate(zip(hg.skip, hg.up, strict=True)):
             params.update(_block_params(skip, f"hg{h}.skip{i}"))
             params.update(_block_params(up, f"hg{h}.up{i}"))
     params.update(_block_params(genome.post, "post"))
@@ -146,12 +149,18 @@ def genome_from_params(params: dict[str, Any], space: SpaceConfig) -> Genome:
     """Build a genome from dotted parameters; a missing gene raises ArchError naming it."""
     missing = [name for name in search_distributions(space) if name not in params]
     if missing:
-        raise ArchError(f"parameters lack the genes {', '.join(missing[:5])}"
-                        f"{' ...' if len(missing) > 5 else ''} of the configured space.")
+        raise ArchError(
+            f"parameters lack the genes {', '.join(missing[:5])}"
+            f"{' ...' if len(missing) > 5 else ''} of the configured space."
+        )
     hourglasses = tuple(_hourglass_from(params, h, space) for h in range(space.max_hourglasses))
-    genome = Genome(int(params["stem_stride"]), int(params["base_ch"]),
-                    int(params["hourglasses"]), hourglasses,
-                    _block_from(params, "post", space.max_post_layers))
+    genome = Genome(
+        int(params["stem_stride"]),
+        int(params["base_ch"]),
+        int(params["hourglasses"]),
+        hourglasses,
+        _block_from(params, "post", space.max_post_layers),
+    )
     check_fits(genome, space, "parameters")
     return genome
 
@@ -171,9 +180,14 @@ def _fit_errors(genome: Genome, space: SpaceConfig) -> list[str]:
     """Why the genome is outside the space, as 'gene: value (expected ...)' strings."""
     dists = search_distributions(space)
     params = genome_to_params(genome)
-    errors = [f"genes {', '.join(sorted(set(params) ^ set(dists)))} do not match the space's "
-              f"{space.num_blocks} blocks, {space.max_hourglasses} hourglasses and layer maxima"
-              ] if set(params) != set(dists) else []
+    errors = (
+        [
+            f"genes {', '.join(sorted(set(params) ^ set(dists)))} do not match the space's "
+            f"{space.num_blocks} blocks, {space.max_hourglasses} hourglasses and layer maxima"
+        ]
+        if set(params) != set(dists)
+        else []
+    )
     for name, dist in dists.items():
         if name not in params:
             continue
@@ -186,9 +200,12 @@ def _fit_errors(genome: Genome, space: SpaceConfig) -> list[str]:
 
 
 def check_fits(genome: Genome, space: SpaceConfig, source: str) -> None:
-    """Raise ArchError naming `source` and the genes at fault when the genome is outside the space."""
+    """Raise ArchError naming `source` and the genes at fault when the genome leaves the space."""
     errors = _fit_errors(genome, space)
     if errors:
-        raise ArchError(f"{source} does not fit the configured search space: "
-                        + "; ".join(errors[:6]) + ("; ..." if len(errors) > 6 else "")
-                        + ". Change the space in the search config or pick another architecture.")
+        raise ArchError(
+            f"{source} does not fit the configured search space: "
+            + "; ".join(errors[:6])
+            + ("; ..." if len(errors) > 6 else "")
+            + ". Change the space in the search config or pick another architecture."
+        )

@@ -1,4 +1,5 @@
 """The Optuna study behind a search: NSGA-II sampler, durable storage, and resume checks."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,7 +21,7 @@ def default_storage(tracking_uri: str) -> str:
     """Next to a SQLite MLflow store (optuna.db in the same folder), else ./optuna.db."""
     prefix = "sqlite:///"
     if tracking_uri.startswith(prefix):
-        return f"{prefix}{Path(tracking_uri[len(prefix):]).resolve().parent / 'optuna.db'}"
+        return f"{prefix}{Path(tracking_uri[len(prefix) :]).resolve().parent / 'optuna.db'}"
     return f"{prefix}{Path('optuna.db').resolve()}"
 
 
@@ -35,15 +36,24 @@ def make_sampler(config: Config) -> BaseSampler:
     genetic = NSGAIIISampler if s.sampler == "nsga3" else NSGAIISampler
     with warnings.catch_warnings():  # NSGA-III is marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return genetic(population_size=s.population_size, mutation_prob=s.mutation_prob or None,
-                       crossover_prob=s.crossover_prob, swapping_prob=s.swapping_prob,
-                       seed=s.seed)
+        return genetic(
+            population_size=s.population_size,
+            mutation_prob=s.mutation_prob or None,
+            crossover_prob=s.crossover_prob,
+            swapping_prob=s.swapping_prob,
+            seed=s.seed,
+        )
 
 
 def _space_signature(config: Config) -> str:
-    return json.dumps({"space": dataclasses.asdict(config.space),
-                       "image_size": config.model.image_size,
-                       "num_classes": config.model.num_classes}, sort_keys=True)
+    return json.dumps(
+        {
+            "space": dataclasses.asdict(config.space),
+            "image_size": config.model.image_size,
+            "num_classes": config.model.num_classes,
+        },
+        sort_keys=True,
+    )
 
 
 def open_study(config: Config, storage: str) -> optuna.Study:
@@ -51,13 +61,19 @@ def open_study(config: Config, storage: str) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = config.search.study_name
     try:
-        study = optuna.create_study(study_name=name, storage=storage,
-                                    sampler=make_sampler(config), directions=DIRECTIONS,
-                                    load_if_exists=True)
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            sampler=make_sampler(config),
+            directions=DIRECTIONS,
+            load_if_exists=True,
+        )
     except Exception as err:  # noqa: BLE001 - storage URLs fail in many library-specific ways
-        raise UserError(f"search.storage = {storage!r}: cannot open the Optuna storage "
-                        f"({type(err).__name__}: {err}). Expected an SQLAlchemy URL such as "
-                        "sqlite:///optuna.db or postgresql://user:pass@host/db.") from None
+        raise UserError(
+            f"search.storage = {storage!r}: cannot open the Optuna storage "
+            f"({type(err).__name__}: {err}). Expected an SQLAlchemy URL such as "
+            "sqlite:///optuna.db or postgresql://user:pass@host/db."
+        ) from None
     signature = _space_signature(config)
     stored = study.user_attrs.get("space_signature")
     if stored is None:
@@ -67,5 +83,6 @@ def open_study(config: Config, storage: str) -> optuna.Study:
         raise UserError(
             f"study '{name}' in {storage} was created for another search space, image size or "
             "class count, so its trials cannot be continued. Pass a new "
-            "search.study_name (or restore the original space settings) to go on.")
+            "search.study_name (or restore the original space settings) to go on."
+        )
     return study

@@ -1,13 +1,15 @@
 """Partial (search) and full (final) training of a segmentation model, and its evaluation."""
+
 from __future__ import annotations
 
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,7 +93,11 @@ def _autocast(device: torch.device, amp: bool) -> torch.autocast:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, split: Any, num_classes: int, batch_size: int, device: torch.device,
+    model: nn.Module,
+    split: Any,
+    num_classes: int,
+    batch_size: int,
+    device: torch.device,
     amp: bool = False,
 ) -> Evaluation:
     """Mean cross-entropy over valid pixels and mIoU of one confusion matrix over `split`."""
@@ -144,13 +150,20 @@ def lr_factor(step: int, total: int, per_epoch: int, cfg: TrainingConfig) -> flo
 class _Trainer:
     """Adam + cross-entropy steps over the training split, with timing and loss checks."""
 
-    def __init__(self, model: nn.Module, cfg: TrainingConfig, device: torch.device,
-                 total: int, per_epoch: int) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainingConfig,
+        device: torch.device,
+        total: int,
+        per_epoch: int,
+    ) -> None:
         self.model, self.cfg, self.device = model, cfg, device
         self.amp = cfg.amp and device.type == "cuda"
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, total, per_epoch, cfg))
+            self.optimizer, lambda step: lr_factor(step, total, per_epoch, cfg)
+        )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.criterion = nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
         self.losses: list[float] = []
@@ -230,10 +243,15 @@ def train_partial(
     val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
     final_epoch = trainer.losses[(total - 1) // per_epoch * per_epoch :]
     return TrainResult(
-        miou=val.miou, per_class_iou=val.per_class_iou, val_loss=val.loss,
-        train_loss=float(np.mean(final_epoch)), steps=total, train_seconds=seconds,
+        miou=val.miou,
+        per_class_iou=val.per_class_iou,
+        val_loss=val.loss,
+        train_loss=float(np.mean(final_epoch)),
+        steps=total,
+        train_seconds=seconds,
         samples_per_second=trainer.samples / seconds,
-        data_wait_seconds=trainer.data_wait_seconds, device=str(device),
+        data_wait_seconds=trainer.data_wait_seconds,
+        device=str(device),
     )
 
 
@@ -247,11 +265,21 @@ def validation_steps(total: int, per_epoch: int, val_per_epoch: int) -> set[int]
 
 
 def _metrics_row(
-    step: int, per_epoch: int, lr: float, train_loss: float, val: Evaluation,
+    step: int,
+    per_epoch: int,
+    lr: float,
+    train_loss: float,
+    val: Evaluation,
     class_names: Sequence[str] | None,
 ) -> dict[str, float]:
-    row = {"step": step, "epoch": step / per_epoch, "lr": lr, "train_loss": train_loss,
-           "val_loss": val.loss, "val_miou": val.miou}
+    row = {
+        "step": step,
+        "epoch": step / per_epoch,
+        "lr": lr,
+        "train_loss": train_loss,
+        "val_loss": val.loss,
+        "val_miou": val.miou,
+    }
     for index, iou in enumerate(val.per_class_iou):
         name = class_names[index] if class_names else str(index)
         row[f"val_iou_{name}"] = iou
@@ -259,7 +287,11 @@ def _metrics_row(
 
 
 def train_full(
-    model: nn.Module, splits: Any, cfg: TrainingConfig, num_classes: int, checkpoint_path: Path,
+    model: nn.Module,
+    splits: Any,
+    cfg: TrainingConfig,
+    num_classes: int,
+    checkpoint_path: Path,
     on_validation: Callable[[dict[str, float]], None] | None = None,
     class_names: Sequence[str] | None = None,
 ) -> FullTrainResult:
@@ -281,8 +313,9 @@ def train_full(
             since = history[-1]["step"] if history else 0
             val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
             lr = trainer.optimizer.param_groups[0]["lr"]
-            row = _metrics_row(step, per_epoch, lr, float(np.mean(trainer.losses[int(since):])),
-                               val, class_names)
+            row = _metrics_row(
+                step, per_epoch, lr, float(np.mean(trainer.losses[int(since) :])), val, class_names
+            )
             history.append(row)
             if val.loss < best["loss"] or best["step"] == 0:
                 best.update(loss=val.loss, step=step)
@@ -295,9 +328,17 @@ def train_full(
     val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
     test = evaluate(model, splits.test, num_classes, cfg.batch_size, device, cfg.amp)
     return FullTrainResult(
-        val_miou=val.miou, val_per_class_iou=val.per_class_iou, val_loss=val.loss,
-        test_miou=test.miou, test_per_class_iou=test.per_class_iou, test_loss=test.loss,
-        best_step=int(best["step"]), steps=total, train_seconds=seconds,
+        val_miou=val.miou,
+        val_per_class_iou=val.per_class_iou,
+        val_loss=val.loss,
+        test_miou=test.miou,
+        test_per_class_iou=test.per_class_iou,
+        test_loss=test.loss,
+        best_step=int(best["step"]),
+        steps=total,
+        train_seconds=seconds,
         samples_per_second=trainer.samples / seconds,
-        data_wait_seconds=trainer.data_wait_seconds, device=str(device), history=history,
+        data_wait_seconds=trainer.data_wait_seconds,
+        device=str(device),
+        history=history,
     )

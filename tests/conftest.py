@@ -1,4 +1,5 @@
 """Shared fixtures: the published architectures and a small search space for fast models."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Archai JSON: exact round trips, ids of the published files, and errors for bad files."""
+
 from __future__ import annotations
 
 import json
@@ -67,17 +68,25 @@ def _down(tree: dict, i: int = 0) -> dict:
 
 
 BAD_FILES = {
-    "unknown op": (lambda t: _down(t)["layers"]["_configs"]["1"].update(op="conv9x9"),
-                   r"downsample_blocks\._configs\.0\.layers\._configs\.1\.op'.*conv9x9"),
-    "repeat too high": (lambda t: _down(t, 2)["layers"].update(_repeat_times=5),
-                        r"_configs\.2\.layers\._repeat_times'.*an integer in 1\.\.4"),
-    "repeat too low": (lambda t: t["hourglasses"].update(_repeat_times=0),
-                       r"hourglasses\._repeat_times'.*an integer in 1\.\.2"),
+    "unknown op": (
+        lambda t: _down(t)["layers"]["_configs"]["1"].update(op="conv9x9"),
+        r"downsample_blocks\._configs\.0\.layers\._configs\.1\.op'.*conv9x9",
+    ),
+    "repeat too high": (
+        lambda t: _down(t, 2)["layers"].update(_repeat_times=5),
+        r"_configs\.2\.layers\._repeat_times'.*an integer in 1\.\.4",
+    ),
+    "repeat too low": (
+        lambda t: t["hourglasses"].update(_repeat_times=0),
+        r"hourglasses\._repeat_times'.*an integer in 1\.\.2",
+    ),
     "missing key": (lambda t: t.pop("base_ch"), r"'<root>'.*missing keys \['base_ch'\]"),
     "extra key": (lambda t: _down(t).update(extra=1), r"unexpected keys \['extra'\]"),
     "wrong type": (lambda t: t.update(stem_stride="4"), r"'stem_stride'.*got '4'"),
-    "wrong factor type": (lambda t: _down(t).update(ch_expansion_factor=[1.2]),
-                          r"ch_expansion_factor'.*a number"),
+    "wrong factor type": (
+        lambda t: _down(t).update(ch_expansion_factor=[1.2]),
+        r"ch_expansion_factor'.*a number",
+    ),
     "bad marker": (lambda t: t["hourglasses"].update(_share_arch=True), r"_share_arch'"),
     "list for object": (lambda t: t.update(hourglasses=[]), r"'hourglasses'.*got a list"),
 }

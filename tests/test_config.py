@@ -1,4 +1,5 @@
 """Config: defaults < YAML < dotted overrides, frozen, unknown keys and bad types fail loudly."""
+
 from __future__ import annotations
 
 import dataclasses

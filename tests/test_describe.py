@@ -1,4 +1,5 @@
 """The describe entry point: text and JSON output, and a clean error for a bad file."""
+
 from __future__ import annotations
 
 import json
@@ -21,16 +22,24 @@ def test_describe_json(capsys) -> None:
 def test_describe_bad_file_exits_2_with_one_paragraph(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2]")
-    proc = subprocess.run([sys.executable, "-m", "entrypoints.describe", str(bad)], cwd=ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "entrypoints.describe", str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "bad.json" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
 def test_describe_bad_image_size(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "entrypoints.describe", str(PUBLISHED[0]),
-                           "--image-size", "100"], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "entrypoints.describe", str(PUBLISHED[0]), "--image-size", "100"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "image size 100" in proc.stderr
 
 

@@ -1,4 +1,5 @@
 """Serial and Ray execution of real candidate trainings give the same results for the same seed."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,12 +24,15 @@ def _die(job: Job) -> None:
 
 @pytest.fixture(scope="module")
 def jobs(data_cache) -> list[Job]:
-    config = load_config([ROOT / "tests" / "data" / "tiny.yaml"],
-                         {"data.cache_dir": str(data_cache)})
+    config = load_config(
+        [ROOT / "tests" / "data" / "tiny.yaml"], {"data.cache_dir": str(data_cache)}
+    )
     template = job_template(config, load_data(config.data, config.model.image_size))
     genomes = [random_genome(config.space, random.Random(seed)) for seed in (1, 2, 3)]
-    made = [Job(trial_number=i, archid=archid(g), arch_json=arch_json(g), **template)
-            for i, g in enumerate(genomes)]
+    made = [
+        Job(trial_number=i, archid=archid(g), arch_json=arch_json(g), **template)
+        for i, g in enumerate(genomes)
+    ]
     # the third job points at a folder that does not exist: it must fail, not stop the run
     made[2] = dataclasses.replace(made[2], dataset_dir=str(data_cache / "missing"))
     return made

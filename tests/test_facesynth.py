@@ -1,10 +1,11 @@
 """Face Synthetics reader: Archai's split, resizing, the decoded cache and clear data errors."""
+
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -39,9 +40,15 @@ def entries(cache: Path) -> list[str]:
     return sorted(p.name for p in decoded.iterdir() if p.suffix != ".lock")
 
 
-@pytest.mark.parametrize(("num_images", "expected"), [
-    (100_000, (88_000, 2_000, 10_000)), (1_000, (880, 20, 100)), (30, (26, 1, 3)), (3, (1, 1, 1)),
-])
+@pytest.mark.parametrize(
+    ("num_images", "expected"),
+    [
+        (100_000, (88_000, 2_000, 10_000)),
+        (1_000, (880, 20, 100)),
+        (30, (26, 1, 3)),
+        (3, (1, 1, 1)),
+    ],
+)
 def test_split_sizes_follow_archai(num_images: int, expected: tuple[int, int, int]) -> None:
     assert split_sizes(num_images) == expected
 
@@ -140,14 +147,17 @@ def break_mode(folder: Path) -> None:
     Image.new("RGB", (32, 32)).save(folder / "000010_seg.png")
 
 
-@pytest.mark.parametrize(("damage", "expected"), [
-    (break_missing_label, r"1 image\(s\) without a label map .*ids 000005"),
-    (break_missing_image, r"1 label map\(s\) without an image .*ids 000006"),
-    (break_truncated, r"cannot read .*000007\.png"),
-    (break_size, r"000008_seg\.png is 31x32 but its image .*000008\.png is 32x32"),
-    (break_values, r"000009_seg\.png holds values 19, 200;"),
-    (break_mode, r"000010_seg\.png has PIL mode RGB"),
-])
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (break_missing_label, r"1 image\(s\) without a label map .*ids 000005"),
+        (break_missing_image, r"1 label map\(s\) without an image .*ids 000006"),
+        (break_truncated, r"cannot read .*000007\.png"),
+        (break_size, r"000008_seg\.png is 31x32 but its image .*000008\.png is 32x32"),
+        (break_values, r"000009_seg\.png holds values 19, 200;"),
+        (break_mode, r"000010_seg\.png has PIL mode RGB"),
+    ],
+)
 def test_bad_data_names_the_file_and_leaves_no_cache(
     folder: Path, tmp_path: Path, damage: Callable[[Path], None], expected: str
 ) -> None:
@@ -171,8 +181,9 @@ def test_missing_empty_and_too_small_folders(tmp_path: Path) -> None:
 
 
 def test_load_data_defaults_to_the_synthetic_faces(tmp_path: Path) -> None:
-    data = DataConfig(cache_dir=str(tmp_path), synthetic_num_images=12, synthetic_image_size=24,
-                      synthetic_seed=2)
+    data = DataConfig(
+        cache_dir=str(tmp_path), synthetic_num_images=12, synthetic_image_size=24, synthetic_seed=2
+    )
     splits = load_data(data, 16)
     assert splits.source == str(tmp_path.resolve() / "synthetic" / "n12_s24_seed2")
     assert (len(splits.train.ids), len(splits.val.ids), len(splits.test.ids)) == (10, 1, 1)

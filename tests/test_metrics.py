@@ -1,4 +1,5 @@
 """Confusion-matrix mIoU on hand-made masks with hand-computed answers."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -70,8 +71,9 @@ def test_batches_sum_to_one_matrix() -> None:
     assert torch.equal(whole, parts)
     assert int(whole.sum()) == 6 * 64 - 16
     # One matrix over the split is not the mean of per-image mIoUs.
-    per_image = np.mean([iou_from_confusion(confusion_matrix(pred[i], target[i], 4))[0]
-                         for i in range(6)])
+    per_image = np.mean(
+        [iou_from_confusion(confusion_matrix(pred[i], target[i], 4))[0] for i in range(6)]
+    )
     assert iou_from_confusion(whole)[0] != pytest.approx(per_image, abs=1e-6)
 
 

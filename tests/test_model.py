@@ -1,4 +1,5 @@
 """StackedHourglass: parameter counts, shapes, gradients everywhere, ONNX parity, size checks."""
+
 from __future__ import annotations
 
 import random

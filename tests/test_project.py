@@ -1,15 +1,18 @@
-"""Project files: one dependency list in three places, the MLproject entry points, CI = README."""
+"""Project files: one dependency list in four places, the dev list, the MLproject entry points,
+the Makefile's lint and install steps, CI = README."""
+
 from __future__ import annotations
 
 import re
+import tomllib
 
 import yaml
 
 from tests.conftest import ROOT
 
 
-def _requirements() -> list[str]:
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
+def _requirements(name: str = "requirements.txt") -> list[str]:
+    lines = (ROOT / name).read_text().splitlines()
     return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
 
 
@@ -23,6 +26,23 @@ def test_environment_files_agree() -> None:
     pip_section = next(d for d in conda["dependencies"] if isinstance(d, dict))["pip"]
     assert pip_section == pins
     assert f"python={python_env['python']}" in conda["dependencies"]
+
+
+def test_pyproject_repeats_the_runtime_and_dev_pins() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["dependencies"] == _requirements()
+    dev = _requirements("requirements-dev.txt")
+    assert project["optional-dependencies"]["dev"] == dev
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[\w.]+", pin) for pin in dev), dev
+    assert "pytest==9.2.0" in dev and not any(pin.startswith("pytest") for pin in _requirements())
+
+
+def test_makefile_installs_the_package_and_lints_before_testing() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "cat requirements.txt requirements-dev.txt pyproject.toml | sha1sum" in makefile
+    assert "pip install --quiet --no-deps -e ." in makefile
+    assert "ruff check ." in makefile and "ruff format --check ." in makefile
+    assert re.search(r"^test: lint$", makefile, re.MULTILINE)
 
 
 def test_mlproject_entry_points() -> None:
@@ -39,5 +59,7 @@ def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make search" in readme
-    commands = [line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    commands = [
+        line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))
+    ]
     assert commands == ["make test"]

@@ -1,6 +1,7 @@
 """Multi-fidelity promotion with a stub executor: once per front member, the registry and the
 front take the promoted score, resume and duplicates never repeat a promotion; the sampler
 setting."""
+
 from __future__ import annotations
 
 import math
@@ -11,10 +12,18 @@ import pytest
 
 from nas.candidates import Candidate
 from nas.config import PromotionConfig, TrainingConfig
-from nas.study import make_sampler
 from nas.promotion import choose, near_front, promotion_training, rank_correlation
-from tests.test_search import (NARROW, StubExecutor, _child_runs, _study, run_with, store,
-                               stub_miou, tiny_config)
+from nas.study import make_sampler
+from tests.test_search import (
+    NARROW,
+    StubExecutor,
+    _child_runs,
+    _study,
+    run_with,
+    store,
+    stub_miou,
+    tiny_config,
+)
 
 __all__ = ["store"]  # the fixture, imported for these tests
 PROMOTE = {"promotion.enabled": "true", "promotion.epochs_factor": 4}
@@ -25,8 +34,12 @@ def _candidate(number: int, miou: float, latency: float) -> Candidate:
 
 
 def test_near_front_and_choice() -> None:
-    pool = [_candidate(0, 0.2, 1.0), _candidate(1, 0.5, 2.0), _candidate(2, 0.48, 3.0),
-            _candidate(3, 0.3, 4.0)]
+    pool = [
+        _candidate(0, 0.2, 1.0),
+        _candidate(1, 0.5, 2.0),
+        _candidate(2, 0.48, 3.0),
+        _candidate(3, 0.3, 4.0),
+    ]
     assert [c.archid for c in near_front(pool, 0.0)] == ["a0", "a1"]
     assert [c.archid for c in near_front(pool, 0.05)] == ["a0", "a1", "a2"]  # 0.48 + 0.05 > 0.5
     cfg = PromotionConfig(enabled=True, miou_slack=0.05, max_per_generation=2)
@@ -48,7 +61,8 @@ def test_rank_correlation() -> None:
 
 
 def test_front_members_are_promoted_once_and_registered_with_the_higher_score(
-        store, data_cache, monkeypatch) -> None:
+    store, data_cache, monkeypatch
+) -> None:
     executor = StubExecutor()
     config = tiny_config(data_cache, **{**NARROW, **PROMOTE, "search.study_name": "promo"})
     summary = run_with(executor, config, store / "out", monkeypatch)
@@ -57,8 +71,9 @@ def test_front_members_are_promoted_once_and_registered_with_the_higher_score(
     assert len(promotions) == len({a for a, _ in promotions})  # once per archid
     assert {e for _, e in promotions} == {config.partial_training.epochs * 4}
     study = _study(store, "promo")
-    records = {k.split(":", 1)[1]: v for k, v in study.user_attrs.items()
-               if k.startswith("promotion:")}
+    records = {
+        k.split(":", 1)[1]: v for k, v in study.user_attrs.items() if k.startswith("promotion:")
+    }
     assert set(records) == {a for a, _ in promotions}
     for trial in study.get_trials():  # Optuna keeps the partial (fidelity-0) score
         if trial.user_attrs["nas"]["state"] in ("complete", "duplicate"):
@@ -115,6 +130,10 @@ def test_samplers_run_the_tiny_search(sampler, store, data_cache, monkeypatch) -
     trials = _study(store, name).get_trials()
     assert len(trials) == 8 and all(t.state.is_finished() for t in trials)
     assert summary["versions"]
-    expected = {"random": "RandomSampler", "nsga2": "NSGAIISampler", "tpe": "TPESampler",
-                "nsga3": "NSGAIIISampler"}[sampler]
+    expected = {
+        "random": "RandomSampler",
+        "nsga2": "NSGAIISampler",
+        "tpe": "TPESampler",
+        "nsga3": "NSGAIIISampler",
+    }[sampler]
     assert type(make_sampler(config)).__name__ == expected

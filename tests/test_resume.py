@@ -1,4 +1,5 @@
 """Kill a search mid-generation, run it again: it continues and the final front is complete."""
+
 from __future__ import annotations
 
 import signal
@@ -17,15 +18,29 @@ TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 
 def _command(tmp: Path, cache: Path) -> list[str]:
-    return [sys.executable, "-m", "entrypoints.search", "--search-config", str(TINY),
-            "--serial-training", "true", "--output-dir", str(tmp / "out"),
-            "--data.cache_dir", str(cache), "--search.generations", "3",
-            "--search.study_name", "resume"]
+    return [
+        sys.executable,
+        "-m",
+        "entrypoints.search",
+        "--search-config",
+        str(TINY),
+        "--serial-training",
+        "true",
+        "--output-dir",
+        str(tmp / "out"),
+        "--data.cache_dir",
+        str(cache),
+        "--search.generations",
+        "3",
+        "--search.study_name",
+        "resume",
+    ]
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    return subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
-                          PYTHONPATH=str(ROOT))
+    return subprocess_env(
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}", PYTHONPATH=str(ROOT)
+    )
 
 
 def _complete_trials(db: Path) -> int:
@@ -33,14 +48,21 @@ def _complete_trials(db: Path) -> int:
         return 0
     try:
         with sqlite3.connect(db, timeout=1) as conn:
-            return conn.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+            return conn.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[
+                0
+            ]
     except sqlite3.Error:
         return 0
 
 
 def _kill_mid_generation_1(tmp: Path, cache: Path) -> None:
-    proc = subprocess.Popen(_command(tmp, cache), cwd=tmp, env=_env(tmp),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _command(tmp, cache),
+        cwd=tmp,
+        env=_env(tmp),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 150
     while _complete_trials(tmp / "optuna.db") < 5 and time.monotonic() < deadline:
         assert proc.poll() is None, "the search ended before it could be killed"
@@ -52,8 +74,14 @@ def _kill_mid_generation_1(tmp: Path, cache: Path) -> None:
 def test_resume_after_kill(tmp_path: Path, data_cache: Path) -> None:
     _kill_mid_generation_1(tmp_path, data_cache)
     assert 5 <= _complete_trials(tmp_path / "optuna.db") < 12
-    done = subprocess.run(_command(tmp_path, data_cache), cwd=tmp_path, env=_env(tmp_path),
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        _command(tmp_path, data_cache),
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
     study = optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / 'optuna.db'}")

@@ -1,4 +1,5 @@
 """The search loop with a stub executor: dedup, constraint gating, failures, generation counts."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,24 +44,35 @@ class StubExecutor:
             self.trainings.append((job.archid, job.training.seed, job.training.epochs))
             if job.training.seed != 0:  # a promotion
                 miou = stub_miou(job.archid, job.training.seed)
-                yield Outcome(job.trial_number, job.archid, True,
-                              metrics={"val_miou": miou, "train_seconds": 0.0},
-                              per_class_iou=[miou] * job.num_classes, onnx_model=self.onnx(job))
+                yield Outcome(
+                    job.trial_number,
+                    job.archid,
+                    True,
+                    metrics={"val_miou": miou, "train_seconds": 0.0},
+                    per_class_iou=[miou] * job.num_classes,
+                    onnx_model=self.onnx(job),
+                )
                 continue
             self.seen.append(job.archid)
             if job.trial_number in self.fail_trials:
                 yield Outcome(job.trial_number, job.archid, False, "RuntimeError: boom\n...")
                 continue
             miou = stub_miou(job.archid)
-            yield Outcome(job.trial_number, job.archid, True,
-                          metrics={"val_miou": miou, "train_seconds": 0.0},
-                          per_class_iou=[miou] * job.num_classes, onnx_model=self.onnx(job))
+            yield Outcome(
+                job.trial_number,
+                job.archid,
+                True,
+                metrics={"val_miou": miou, "train_seconds": 0.0},
+                per_class_iou=[miou] * job.num_classes,
+                onnx_model=self.onnx(job),
+            )
 
     @staticmethod
     def onnx(job: Job) -> bytes:
         genome = parse_arch(json.loads(job.arch_json), "stub")
-        return export_onnx(StackedHourglass(genome, job.num_classes), job.image_size, job.opset,
-                           job.exporter)
+        return export_onnx(
+            StackedHourglass(genome, job.num_classes), job.image_size, job.opset, job.exporter
+        )
 
     def close(self) -> None:
         pass
@@ -89,14 +101,23 @@ def _study(store: Path, name: str) -> optuna.Study:
 
 
 def _child_runs(name: str):
-    runs = mlflow.search_runs(search_all_experiments=True, filter_string=(
-        f"tags.`nas.study` = '{name}' and tags.`nas.kind` = 'candidate'"))
+    runs = mlflow.search_runs(
+        search_all_experiments=True,
+        filter_string=(f"tags.`nas.study` = '{name}' and tags.`nas.kind` = 'candidate'"),
+    )
     return runs
 
 
-NARROW = {"space.base_channels": "[4]", "space.ch_factors": "[1.0]", "space.ops": "[conv3x3]",
-          "space.max_down_layers": 1, "space.max_up_layers": 1, "search.population_size": 8,
-          "search.generations": 3, "search.study_name": "narrow"}
+NARROW = {
+    "space.base_channels": "[4]",
+    "space.ch_factors": "[1.0]",
+    "space.ops": "[conv3x3]",
+    "space.max_down_layers": 1,
+    "space.max_up_layers": 1,
+    "search.population_size": 8,
+    "search.generations": 3,
+    "search.study_name": "narrow",
+}
 
 
 def test_duplicates_are_never_trained_twice(store, data_cache, monkeypatch) -> None:
@@ -109,7 +130,7 @@ def test_duplicates_are_never_trained_twice(store, data_cache, monkeypatch) -> N
     assert len(executor.seen) == len(set(executor.seen)) == len({r["archid"] for r in records})
     duplicates = [r for r in records if r["state"] == "duplicate"]
     assert duplicates, "a 16-genome space with 24 trials must repeat itself"
-    for r, t in zip(records, trials):
+    for r, t in zip(records, trials, strict=True):
         assert math.isclose(t.values[0], stub_miou(r["archid"]))
     runs = _child_runs("narrow")
     assert (runs["tags.nas.duplicate_of"].notna()).sum() == len(duplicates)
@@ -118,8 +139,10 @@ def test_duplicates_are_never_trained_twice(store, data_cache, monkeypatch) -> N
 
 def test_over_budget_candidates_are_logged_but_not_trained(store, data_cache, monkeypatch) -> None:
     executor = StubExecutor()
-    config = tiny_config(data_cache, **{"latency.max_params": 10000, "search.study_name": "budget",
-                                        "search.generations": 3})
+    config = tiny_config(
+        data_cache,
+        **{"latency.max_params": 10000, "search.study_name": "budget", "search.generations": 3},
+    )
     run_with(executor, config, store / "out", monkeypatch)
     trials = _study(store, "budget").get_trials()
     infeasible = [t for t in trials if t.user_attrs["nas"]["state"] == "infeasible"]
@@ -135,8 +158,12 @@ def test_over_budget_candidates_are_logged_but_not_trained(store, data_cache, mo
 
 def test_failing_candidate_is_told_fail_and_search_goes_on(store, data_cache, monkeypatch) -> None:
     executor = StubExecutor(fail_trials=(1,))
-    summary = run_with(executor, tiny_config(data_cache, **{"search.study_name": "failing"}),
-                       store / "out", monkeypatch)
+    summary = run_with(
+        executor,
+        tiny_config(data_cache, **{"search.study_name": "failing"}),
+        store / "out",
+        monkeypatch,
+    )
     trials = _study(store, "failing").get_trials()
     assert trials[1].state == optuna.trial.TrialState.FAIL
     assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) >= 7
@@ -153,8 +180,12 @@ def test_every_candidate_failing_ends_with_a_clear_error(store, data_cache, monk
 
 
 def test_generation_files_and_parent_metrics(store, data_cache, monkeypatch) -> None:
-    summary = run_with(StubExecutor(), tiny_config(data_cache, **{"search.study_name": "files"}),
-                       store / "out", monkeypatch)
+    summary = run_with(
+        StubExecutor(),
+        tiny_config(data_cache, **{"search.study_name": "files"}),
+        store / "out",
+        monkeypatch,
+    )
     out = store / "out"
     for k in (0, 1):
         assert (out / f"search_state_{k}.csv").is_file()
@@ -167,10 +198,17 @@ def test_generation_files_and_parent_metrics(store, data_cache, monkeypatch) -> 
 
 def test_unbuildable_candidate_fails_alone(store, data_cache, monkeypatch) -> None:
     # base 3 with factor 0.8 shrinks to 3, 2, 1, 0 channels and cannot be built; base 8 can
-    config = tiny_config(data_cache, **{"space.base_channels": "[3, 8]", "space.ch_factors":
-                                        "[0.8]", "search.study_name": "shrink",
-                                        "search.population_size": 8, "search.generations": 1,
-                                        "search.seed": 3})
+    config = tiny_config(
+        data_cache,
+        **{
+            "space.base_channels": "[3, 8]",
+            "space.ch_factors": "[0.8]",
+            "search.study_name": "shrink",
+            "search.population_size": 8,
+            "search.generations": 1,
+            "search.seed": 3,
+        },
+    )
     executor = StubExecutor()
     run_with(executor, config, store / "out", monkeypatch)
     trials = _study(store, "shrink").get_trials()
@@ -187,8 +225,12 @@ def test_registration_tags_versions_the_new_front_dominates(store, data_cache, m
     from nas.tracking import log_onnx_model
 
     config = tiny_config(data_cache, **{"search.study_name": "new"})
-    genome = parse_arch(json.loads((ROOT / "archs" / (
-        "be543f6a3d1eadc9a42496f0b40871d82d4931df.json")).read_text()), "x")
+    genome = parse_arch(
+        json.loads(
+            (ROOT / "archs" / ("be543f6a3d1eadc9a42496f0b40871d82d4931df.json")).read_text()
+        ),
+        "x",
+    )
     onnx_model = export_onnx(StackedHourglass(genome), 64, 18, "torchscript")
     mlflow.set_experiment("registry")
     with mlflow.start_run() as run:
@@ -196,17 +238,26 @@ def test_registration_tags_versions_the_new_front_dominates(store, data_cache, m
     client = mlflow.MlflowClient()
     old = {"old-slow": (0.30, 9.0), "old-better": (0.90, 9.0)}
     for name, (miou, latency) in old.items():
-        register_front(client, dataclasses.replace(config, search=dataclasses.replace(
-            config.search, study_name=name)), [Candidate(0, 0, name, "", "complete", miou,
-                                                         latency, model_uri=uri)], run.info.run_id)
-    front = [Candidate(1, 0, "fast", "", "complete", 0.50, 1.0, model_uri=uri),
-             Candidate(2, 0, "good", "", "complete", 0.60, 5.0, model_uri=uri)]
+        register_front(
+            client,
+            dataclasses.replace(config, search=dataclasses.replace(config.search, study_name=name)),
+            [Candidate(0, 0, name, "", "complete", miou, latency, model_uri=uri)],
+            run.info.run_id,
+        )
+    front = [
+        Candidate(1, 0, "fast", "", "complete", 0.50, 1.0, model_uri=uri),
+        Candidate(2, 0, "good", "", "complete", 0.60, 5.0, model_uri=uri),
+    ]
     summary = register_front(client, config, front, "search-run")
-    assert summary["aliases"] == {"pareto-best-iou": summary["versions"]["good"],
-                                  "pareto-fastest": summary["versions"]["fast"],
-                                  "pareto-knee": summary["versions"]["fast"]}  # mIoU per ms
-    tags = {v.tags["nas.archid"]: v.tags for v in
-            client.search_model_versions("name = 'face-seg-hourglass'")}
+    assert summary["aliases"] == {
+        "pareto-best-iou": summary["versions"]["good"],
+        "pareto-fastest": summary["versions"]["fast"],
+        "pareto-knee": summary["versions"]["fast"],
+    }  # mIoU per ms
+    tags = {
+        v.tags["nas.archid"]: v.tags
+        for v in client.search_model_versions("name = 'face-seg-hourglass'")
+    }
     assert tags["old-slow"]["nas.dominated_by"].startswith("version ")
     assert "nas.dominated_by" not in tags["old-better"]
     again = register_front(client, config, front, "search-run")  # a resumed search
@@ -217,8 +268,12 @@ def test_pareto_front_hypervolume_and_knee() -> None:
     from nas.candidates import Candidate
     from nas.pareto import hypervolume, knee, pareto_front
 
-    points = [Candidate(i, 0, str(i), "", "complete", miou, lat) for i, (miou, lat) in
-              enumerate([(0.2, 1.0), (0.5, 2.0), (0.4, 3.0), (0.6, 4.0), (0.61, 10.0)])]
+    points = [
+        Candidate(i, 0, str(i), "", "complete", miou, lat)
+        for i, (miou, lat) in enumerate(
+            [(0.2, 1.0), (0.5, 2.0), (0.4, 3.0), (0.6, 4.0), (0.61, 10.0)]
+        )
+    ]
     front = pareto_front(points)
     assert [c.archid for c in front] == ["0", "1", "3", "4"]  # (0.4, 3 ms) is dominated
     # boxes to the reference (10 ms, mIoU 0): 1*0.2 + 2*0.5 + 6*0.6 + 0*0.61

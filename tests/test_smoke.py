@@ -1,5 +1,6 @@
 """End to end through `mlflow run`: search on a tiny config (Ray), then train a registered model,
 then load both registered models in fresh processes and segment an image."""
+
 from __future__ import annotations
 
 import os
@@ -27,10 +28,21 @@ print("segmented", sorted(set(labels.ravel().tolist())))
 
 
 def _mlflow_run(tmp: Path, entry: str, params: dict[str, str]) -> subprocess.CompletedProcess:
-    env = subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
-                         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    command = [str(Path(sys.executable).parent / "mlflow"), "run", str(ROOT), "-e", entry,
-               "--env-manager", "local", "--experiment-name", "smoke"]
+    env = subprocess_env(
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    )
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "run",
+        str(ROOT),
+        "-e",
+        entry,
+        "--env-manager",
+        "local",
+        "--experiment-name",
+        "smoke",
+    ]
     for key, value in params.items():
         command += ["-P", f"{key}={value}"]
     return subprocess.run(command, cwd=tmp, env=env, capture_output=True, text=True, timeout=400)
@@ -38,8 +50,14 @@ def _mlflow_run(tmp: Path, entry: str, params: dict[str, str]) -> subprocess.Com
 
 def _segment(tmp: Path, model_uri: str, image: Path) -> str:
     env = subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}")
-    proc = subprocess.run([sys.executable, "-c", SEGMENT, model_uri, str(image)], cwd=tmp,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", SEGMENT, model_uri, str(image)],
+        cwd=tmp,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -47,8 +65,15 @@ def _segment(tmp: Path, model_uri: str, image: Path) -> str:
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory, data_cache) -> Path:
     tmp = tmp_path_factory.mktemp("smoke")
-    proc = _mlflow_run(tmp, "search", {"search_config": str(TINY), "output_dir": str(tmp / "out"),
-                                       "data.cache_dir": str(data_cache)})
+    proc = _mlflow_run(
+        tmp,
+        "search",
+        {
+            "search_config": str(TINY),
+            "output_dir": str(tmp / "out"),
+            "data.cache_dir": str(data_cache),
+        },
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     return tmp
 
@@ -96,13 +121,22 @@ def test_registered_front_loads_and_segments(searched: Path, data_cache: Path) -
 
 
 def test_train_a_registered_model(searched: Path, data_cache: Path) -> None:
-    proc = _mlflow_run(searched, "train", {
-        "arch": "models:/face-seg-hourglass@pareto-knee", "config": str(TINY), "epochs": "1",
-        "output_dir": str(searched / "train"), "final_training.val_per_epoch": "2",
-        "data.cache_dir": str(data_cache)})
+    proc = _mlflow_run(
+        searched,
+        "train",
+        {
+            "arch": "models:/face-seg-hourglass@pareto-knee",
+            "config": str(TINY),
+            "epochs": "1",
+            "output_dir": str(searched / "train"),
+            "final_training.val_per_epoch": "2",
+            "data.cache_dir": str(data_cache),
+        },
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert {"model.onnx", "model.pt", "metrics.json", "history.csv"} <= {
-        p.name for p in (searched / "train").iterdir()}
+        p.name for p in (searched / "train").iterdir()
+    }
     mlflow.set_tracking_uri(f"sqlite:///{searched / 'mlflow.db'}")
     run = mlflow.search_runs(experiment_names=["smoke"], filter_string="tags.`nas.kind` = 'train'")
     assert len(run) == 1 and 0 <= run["metrics.test_miou"].iloc[0] <= 1

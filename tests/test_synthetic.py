@@ -1,4 +1,5 @@
 """The built-in synthetic faces: exact Face Synthetics format, every label, determinism, caching."""
+
 from __future__ import annotations
 
 import io
@@ -87,8 +88,9 @@ def test_encode_png_round_trips_through_pillow() -> None:
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(encode_png(pixels)))), pixels)
 
 
-def _float_render(paint: np.ndarray, rng: np.random.Generator,
-                  studio: synthetic.Studio) -> np.ndarray:
+def _float_render(
+    paint: np.ndarray, rng: np.random.Generator, studio: synthetic.Studio
+) -> np.ndarray:
     """synthetic.render written plainly in floats: the packed-integer version must match it."""
     size = paint.shape[0]
     rgb, amplitude = sample_palette(rng)
@@ -101,8 +103,10 @@ def _float_render(paint: np.ndarray, rng: np.random.Generator,
     ty, tx, ny, nx = (r[1:5] * size).astype(int)
     ramp = np.linspace(-0.5, 0.5, size)
     light = 0.75 + 0.4 * r[8] + (1.2 * r[7] - 0.6) * ramp[:, None] + (1.2 * r[6] - 0.6) * ramp
-    shade = (amplitude[paint] * 1024 * studio.texture[ty : ty + size, tx : tx + size]
-             + (1 + 5 * r[5]) * studio.noise[ny : ny + size, nx : nx + size])
+    shade = (
+        amplitude[paint] * 1024 * studio.texture[ty : ty + size, tx : tx + size]
+        + (1 + 5 * r[5]) * studio.noise[ny : ny + size, nx : nx + size]
+    )
     return np.clip((colours + shade[..., None]) * light[..., None], 0, 255)
 
 

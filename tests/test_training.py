@@ -1,4 +1,5 @@
 """Partial and full training on tiny fake splits with a tiny conv net."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,12 +10,17 @@ import pytest
 import torch
 from torch import nn
 
+from nas.batches import iterate_batches, prefetch
 from nas.config import TrainingConfig
 from nas.facesynth import Split, Splits
 from nas.metrics import confusion_matrix, iou_from_confusion
-from nas.batches import iterate_batches, prefetch
 from nas.training import (
-    TrainingDiverged, evaluate, plan_steps, select_device, train_full, train_partial,
+    TrainingDiverged,
+    evaluate,
+    plan_steps,
+    select_device,
+    train_full,
+    train_partial,
     validation_steps,
 )
 
@@ -139,21 +145,30 @@ def test_nan_loss_raises_naming_step(splits: Splits) -> None:
 def test_num_threads_applied_per_call(splits: Splits) -> None:
     before = torch.get_num_threads()
     try:
-        train_partial(_tiny_net(), splits, dataclasses.replace(FAST, max_steps=1, num_threads=1),
-                      NUM_CLASSES)
+        train_partial(
+            _tiny_net(), splits, dataclasses.replace(FAST, max_steps=1, num_threads=1), NUM_CLASSES
+        )
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
 
 
 def test_full_training_validates_checkpoints_and_decays_lr(splits: Splits, tmp_path: Path) -> None:
-    cfg = dataclasses.replace(FAST, epochs=2.0, lr_schedule="exponential", lr_gamma=0.5,
-                              val_per_epoch=3)
+    cfg = dataclasses.replace(
+        FAST, epochs=2.0, lr_schedule="exponential", lr_gamma=0.5, val_per_epoch=3
+    )
     rows: list[dict] = []
     checkpoint = tmp_path / "ckpt" / "best.pt"
     model = _tiny_net()
-    result = train_full(model, splits, cfg, NUM_CLASSES, checkpoint, rows.append,
-                        class_names=("background", "red", "blue"))
+    result = train_full(
+        model,
+        splits,
+        cfg,
+        NUM_CLASSES,
+        checkpoint,
+        rows.append,
+        class_names=("background", "red", "blue"),
+    )
     assert checkpoint.is_file()
     assert [row["step"] for row in rows] == [2, 4, 6, 8, 10, 12]
     assert [row["epoch"] for row in rows] == pytest.approx([1 / 3, 2 / 3, 1, 4 / 3, 5 / 3, 2])
