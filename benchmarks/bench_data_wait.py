@@ -15,14 +15,14 @@ from typing import Any
 import torch
 from torch import nn
 
-import nas.batches
+import nas.data.batches
 from benchmarks.figures import print_figures
-from nas.archjson import read_arch
+from nas.arch.archjson import read_arch
+from nas.arch.model import StackedHourglass
+from nas.arch.space import random_genome
 from nas.config import Config, load_config, parse_overrides
-from nas.facesynth import load_data
-from nas.model import StackedHourglass
-from nas.space import random_genome
-from nas.training import TrainResult, train_partial
+from nas.data.dataset import load_data
+from nas.evaluation.training import TrainResult, train_partial
 
 TARGET_SHARE = 0.05
 

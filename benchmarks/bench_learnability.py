@@ -15,13 +15,13 @@ import numpy as np
 import torch
 
 from benchmarks.figures import print_figures
+from nas.arch.model import StackedHourglass
+from nas.arch.profile import count_params
+from nas.arch.space import Block, DownBlock, Genome, Hourglass, random_genome
 from nas.config import SpaceConfig, load_config
-from nas.facesynth import load_data
-from nas.metrics import majority_baseline_miou
-from nas.model import StackedHourglass
-from nas.profile import count_params
-from nas.space import Block, DownBlock, Genome, Hourglass, random_genome
-from nas.training import train_partial
+from nas.data.dataset import load_data
+from nas.evaluation.metrics import majority_baseline_miou
+from nas.evaluation.training import train_partial
 
 
 def uniform_genome(stem: int, base: int, layers: int, factor: float, op: str) -> Genome:

@@ -19,16 +19,16 @@ import torch
 from scipy import stats
 
 from benchmarks.figures import print_figures
-from nas import driver
-from nas.archjson import arch_json, archid
+from nas.arch.archjson import arch_json, archid
+from nas.arch.model import StackedHourglass
+from nas.arch.profile import count_macs
+from nas.arch.space import Genome, random_genome
+from nas.commands import search as driver
 from nas.config import Config, TrainingConfig, load_config, parse_overrides
-from nas.evaluation import Job
-from nas.execution import RayExecutor, SerialExecutor
-from nas.facesynth import load_data
-from nas.latency import measure_genome_latency
-from nas.model import StackedHourglass
-from nas.profile import count_macs
-from nas.space import Genome, random_genome
+from nas.data.dataset import load_data
+from nas.evaluation.job import Job
+from nas.evaluation.latency import measure_genome_latency
+from nas.search.executors import RayExecutor, SerialExecutor
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -17,13 +17,13 @@ from pathlib import Path
 import mlflow
 
 from benchmarks.figures import print_figures
-from nas import driver
-from nas.archjson import arch_json, archid
+from nas.arch.archjson import arch_json, archid
+from nas.arch.space import random_genome
+from nas.commands import search as driver
 from nas.config import Config, load_config, parse_overrides
-from nas.evaluation import Job
-from nas.execution import RayExecutor, SerialExecutor
-from nas.facesynth import load_data
-from nas.space import random_genome
+from nas.data.dataset import load_data
+from nas.evaluation.job import Job
+from nas.search.executors import RayExecutor, SerialExecutor
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,14 +21,14 @@ from pathlib import Path
 import mlflow
 
 from benchmarks.figures import print_figures
-from nas import driver
-from nas.candidates import Candidate, front_pool
+from nas.commands import search as driver
 from nas.config import Config, load_config, parse_overrides
-from nas.evaluation import Job
-from nas.execution import RayExecutor
-from nas.facesynth import load_data
-from nas.pareto import hypervolume, pareto_front
-from nas.promotion import promotion_training
+from nas.data.dataset import load_data
+from nas.evaluation.job import Job
+from nas.search.candidates import Candidate, front_pool
+from nas.search.executors import RayExecutor
+from nas.search.pareto import hypervolume, pareto_front
+from nas.search.promotion import promotion_training
 
 ROOT = Path(__file__).resolve().parent.parent
 RESCORE_SEED_OFFSET = 1000  # far from every seed the search itself trains with

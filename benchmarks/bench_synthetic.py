@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.figures import print_figures
-from nas.facesynth import LABELS
-from nas.synthetic import write_synthetic_faces
+from nas.data.format import LABELS
+from nas.data.synthetic.generate import write_synthetic_faces
 
 
 def parse_args() -> argparse.Namespace:

@@ -8,10 +8,10 @@ import sys
 from typing import Any
 
 from entrypoints.cli import run_main
-from nas.archjson import archid, read_arch
+from nas.arch.archjson import archid, read_arch
+from nas.arch.profile import profile_genome
 from nas.config import load_config
-from nas.latency import measure_genome_latency
-from nas.profile import profile_genome
+from nas.evaluation.latency import measure_genome_latency
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

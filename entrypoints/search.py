@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from entrypoints.cli import named_overrides, run_main, setup_logging
+from nas.commands.search import run
 from nas.config import ConfigError, load_config
-from nas.driver import run
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from entrypoints.cli import run_main
-from nas.facesynth import DataError
-from nas.synthetic import write_synthetic_faces
+from nas.data.format import DataError
+from nas.data.synthetic.generate import write_synthetic_faces
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

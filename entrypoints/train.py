@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from entrypoints.cli import named_overrides, run_main, setup_logging
+from nas.commands.train import train_final
 from nas.config import ConfigError, load_config
-from nas.final import train_final
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:

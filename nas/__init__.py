@@ -1,0 +1,1 @@
+"""Hardware-aware neural architecture search for face segmentation over Archai's hourglass space."""

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from nas.archjson import arch_json, archid, parse_arch, read_arch
+from nas.arch.archjson import arch_json, archid, parse_arch, read_arch
+from nas.arch.space import ArchError, random_genome
 from nas.config import SpaceConfig
-from nas.space import ArchError, random_genome
 from tests.conftest import PUBLISHED
 
 BE543 = "be543f6a3d1eadc9a42496f0b40871d82d4931df"

@@ -8,13 +8,13 @@ import random
 
 import pytest
 
-from nas.archjson import arch_json, archid
+from nas.arch.archjson import arch_json, archid
+from nas.arch.space import random_genome
+from nas.commands.search import job_template
 from nas.config import SearchConfig, load_config
-from nas.driver import job_template
-from nas.evaluation import Job
-from nas.execution import RayExecutor, SerialExecutor
-from nas.facesynth import load_data
-from nas.space import random_genome
+from nas.data.dataset import load_data
+from nas.evaluation.job import Job
+from nas.search.executors import RayExecutor, SerialExecutor
 from tests.conftest import ROOT
 
 

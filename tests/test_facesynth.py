@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nas import facesynth
 from nas.config import DataConfig
-from nas.facesynth import DataError, load_data, load_splits, split_sizes
-from nas.synthetic import write_synthetic_faces
+from nas.data import face_synthetics as facesynth
+from nas.data.dataset import load_data
+from nas.data.face_synthetics import load_splits, split_sizes
+from nas.data.format import DataError
+from nas.data.synthetic.generate import write_synthetic_faces
 
 IDS = [f"{i:06d}" for i in range(30)]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nas.metrics import IOU_EPS, confusion_matrix, iou_from_confusion
+from nas.evaluation.metrics import IOU_EPS, confusion_matrix, iou_from_confusion
 
 # Left half class 0, right half class 1.
 TARGET = torch.tensor([[0, 0, 1, 1]] * 4)
@@ -91,7 +91,7 @@ def test_out_of_range_label_is_rejected() -> None:
 
 
 def test_majority_baseline_miou() -> None:
-    from nas.metrics import majority_baseline_miou
+    from nas.evaluation.metrics import majority_baseline_miou
 
     labels = np.array([[0, 0, 0, 1], [0, 0, 2, 255]], dtype=np.uint8)
     # class 0 everywhere: IoU_0 = 5/7, IoU_1 = IoU_2 = 0, class 3 absent from both = 1

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from nas.archjson import read_arch
+from nas.arch.archjson import read_arch
+from nas.arch.model import StackedHourglass, check_image_size, size_divisor
+from nas.arch.profile import count_macs, count_params
+from nas.arch.space import ArchError, random_genome
 from nas.config import LatencyConfig, SpaceConfig
-from nas.latency import export_onnx, inference_session, measure_onnx_latency
-from nas.model import StackedHourglass, check_image_size, size_divisor
-from nas.profile import count_macs, count_params
-from nas.space import ArchError, random_genome
+from nas.evaluation.latency import export_onnx, inference_session, measure_onnx_latency
 from tests.conftest import PUBLISHED
 
 BE543 = "be543f6a3d1eadc9a42496f0b40871d82d4931df"

@@ -10,10 +10,10 @@ from collections import Counter
 import mlflow
 import pytest
 
-from nas.candidates import Candidate
 from nas.config import PromotionConfig, TrainingConfig
-from nas.promotion import choose, near_front, promotion_training, rank_correlation
-from nas.study import make_sampler
+from nas.search.candidates import Candidate
+from nas.search.promotion import choose, near_front, promotion_training, rank_correlation
+from nas.search.study import make_sampler
 from tests.test_search import (
     NARROW,
     StubExecutor,

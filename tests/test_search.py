@@ -11,13 +11,13 @@ import mlflow
 import optuna
 import pytest
 
-from nas import driver
-from nas.archjson import parse_arch
+from nas.arch.archjson import parse_arch
+from nas.arch.model import StackedHourglass
+from nas.commands import search as driver
 from nas.config import Config, load_config
-from nas.evaluation import Job, Outcome
-from nas.latency import export_onnx
-from nas.model import StackedHourglass
-from nas.search import SearchError
+from nas.evaluation.job import Job, Outcome
+from nas.evaluation.latency import export_onnx
+from nas.search.loop import SearchError
 from tests.conftest import ROOT
 
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -220,9 +220,9 @@ def test_unbuildable_candidate_fails_alone(store, data_cache, monkeypatch) -> No
 
 
 def test_registration_tags_versions_the_new_front_dominates(store, data_cache, monkeypatch) -> None:
-    from nas.candidates import Candidate
-    from nas.search_tracking import register_front
-    from nas.tracking import log_onnx_model
+    from nas.search.candidates import Candidate
+    from nas.tracking.registry import register_front
+    from nas.tracking.runs import log_onnx_model
 
     config = tiny_config(data_cache, **{"search.study_name": "new"})
     genome = parse_arch(
@@ -265,8 +265,8 @@ def test_registration_tags_versions_the_new_front_dominates(store, data_cache, m
 
 
 def test_pareto_front_hypervolume_and_knee() -> None:
-    from nas.candidates import Candidate
-    from nas.pareto import hypervolume, knee, pareto_front
+    from nas.search.candidates import Candidate
+    from nas.search.pareto import hypervolume, knee, pareto_front
 
     points = [
         Candidate(i, 0, str(i), "", "complete", miou, lat)

@@ -7,9 +7,8 @@ import random
 
 import optuna
 
-from nas.archjson import archid
-from nas.config import SpaceConfig
-from nas.space import (
+from nas.arch.archjson import archid
+from nas.arch.space import (
     Block,
     genome_from_params,
     genome_to_params,
@@ -17,6 +16,7 @@ from nas.space import (
     sample_genome,
     search_distributions,
 )
+from nas.config import SpaceConfig
 
 
 def test_gene_names_are_dotted_and_fixed_length() -> None:

@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 
 from entrypoints import synthesize
-from nas import synthetic
-from nas.faceparts import sample_palette
-from nas.facesynth import LABELS, DataError
-from nas.synthetic import encode_png, ensure_synthetic_faces, write_synthetic_faces
+from nas.data.format import LABELS, DataError
+from nas.data.synthetic import generate as synthetic
+from nas.data.synthetic.generate import ensure_synthetic_faces, write_synthetic_faces
+from nas.data.synthetic.palette import sample_palette
+from nas.data.synthetic.png import encode_png
 
 
 @pytest.fixture(scope="module")

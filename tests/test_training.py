@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from nas.batches import iterate_batches, prefetch
 from nas.config import TrainingConfig
-from nas.facesynth import Split, Splits
-from nas.metrics import confusion_matrix, iou_from_confusion
-from nas.training import (
+from nas.data.batches import iterate_batches, prefetch
+from nas.data.face_synthetics import Split, Splits
+from nas.evaluation.metrics import confusion_matrix, iou_from_confusion
+from nas.evaluation.training import (
     TrainingDiverged,
     evaluate,
     plan_steps,

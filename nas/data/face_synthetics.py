@@ -1,60 +1,26 @@
-"""Face Synthetics reader: Archai's split by sorted id and a decoded, memory-mapped cache."""
+"""Face Synthetics reader: Archai's split by sorted id into a decoded, memory-mapped cache."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import multiprocessing
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from nas.errors import UserError
+from nas.data.cache import build_once
+from nas.data.format import IGNORE_LABEL, LABELS, LAYOUT, DataError
 
-if TYPE_CHECKING:
-    from nas.config import DataConfig
-
-LABELS: tuple[str, ...] = (
-    "background",
-    "skin",
-    "nose",
-    "right_eye",
-    "left_eye",
-    "right_brow",
-    "left_brow",
-    "right_ear",
-    "left_ear",
-    "mouth_interior",
-    "top_lip",
-    "bottom_lip",
-    "neck",
-    "hair",
-    "beard",
-    "clothing",
-    "glasses",
-    "headwear",
-    "facewear",
-)
-IGNORE_LABEL = 255
-LAYOUT = "{id}.png (RGB image) and {id}_seg.png (8-bit label map) side by side in one flat folder"
 PARALLEL_MIN_IMAGES = 256  # below this, starting worker processes costs more than it saves
 CHUNK_IMAGES = 64  # images one worker decodes per task
 _BAD_VALUE = np.ones(256, bool)
 _BAD_VALUE[: len(LABELS)] = _BAD_VALUE[IGNORE_LABEL] = False
-
-
-class DataError(UserError):
-    """A data set folder or file is missing or malformed; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +70,7 @@ def split_sizes(
     return train, val, test
 
 
-def _check_folder(dataset_dir: str | Path) -> Path:
+def check_folder(dataset_dir: str | Path) -> Path:
     folder = Path(dataset_dir).expanduser().resolve()
     if not folder.is_dir():
         raise DataError(
@@ -249,37 +215,6 @@ def _decode_all(folder: Path, ids: Sequence[str], size: int, entry: Path) -> Non
     (entry / "meta.json").write_text(json.dumps(meta))
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def build_once(target: Path, build: Callable[[Path], None]) -> Path:
-    """Make the folder `target` by build(temp sibling) and an atomic rename, once across processes;
-    an error (or a kill) leaves no `target` behind."""
-    if target.is_dir():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _file_lock(target.parent / f"{target.name}.lock"):
-        if target.is_dir():
-            return target
-        for stale in target.parent.glob(f".{target.name}.tmp-*"):  # left by a killed builder
-            shutil.rmtree(stale, ignore_errors=True)
-        temp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            build(temp)
-            os.rename(temp, target)
-        except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
-    return target
-
-
 def _split(
     images: np.ndarray, labels: np.ndarray, ids: Sequence[str], start: int, stop: int
 ) -> Split:
@@ -298,7 +233,7 @@ def load_splits(
     (folder content, size, split) into `cache_dir`/decoded and memory-mapped from there."""
     if image_size < 1:
         raise DataError(f"image size must be a positive number of pixels, got {image_size}.")
-    folder = _check_folder(dataset_dir)
+    folder = check_folder(dataset_dir)
     ids, digest = scan_folder(folder)
     try:
         train, val, test = split_sizes(len(ids), train_size, val_size, test_size)
@@ -316,30 +251,4 @@ def load_splits(
         _split(images, labels, used, train + val, len(used)),
         digest,
         str(folder),
-    )
-
-
-def dataset_dir_for(data: DataConfig) -> Path:
-    """data.dataset_dir when set (it must exist), else the built-in synthetic faces, made once."""
-    if data.dataset_dir:
-        return _check_folder(data.dataset_dir)
-    from nas.synthetic import ensure_synthetic_faces  # the generator imports this module
-
-    return ensure_synthetic_faces(
-        Path(data.cache_dir),
-        data.synthetic_num_images,
-        data.synthetic_image_size,
-        data.synthetic_seed,
-    )
-
-
-def load_data(data: DataConfig, image_size: int) -> Splits:
-    """The splits the config asks for, at `image_size` pixels."""
-    return load_splits(
-        dataset_dir_for(data),
-        image_size,
-        data.cache_dir,
-        data.train_size,
-        data.val_size,
-        data.test_size,
     )

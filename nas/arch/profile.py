@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.model import StackedHourglass, block_channels, check_image_size
-from nas.space import Genome
+from nas.arch.model import StackedHourglass, block_channels, check_image_size
+from nas.arch.space import Genome
 
 
 def count_params(model: nn.Module) -> int:

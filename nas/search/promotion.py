@@ -19,8 +19,8 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from nas.candidates import Candidate, unique_trained
 from nas.config import PromotionConfig, TrainingConfig
+from nas.search.candidates import Candidate, unique_trained
 
 PROMOTED = 1  # the fidelity level of a promoted score; 0 is the partial training
 ATTR_PREFIX = "promotion:"

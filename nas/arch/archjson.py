@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nas.arch.space import KERNEL_SIZES, ArchError, Block, DownBlock, Genome, Hourglass, check_fits
 from nas.config import SpaceConfig
-from nas.space import KERNEL_SIZES, ArchError, Block, DownBlock, Genome, Hourglass, check_fits
 
 _LIST_MARKERS = {"_config_type": "config_list", "_share_arch": False}
 _LIST_KEYS = ["_config_type", "_share_arch", "_repeat_times", "_configs"]

@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from nas.candidates import Candidate  # noqa: E402
+from nas.search.candidates import Candidate  # noqa: E402
 
 ARCHAI_COLUMNS = [
     "archid",

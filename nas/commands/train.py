@@ -13,18 +13,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from nas import tracking
-from nas.archjson import arch_json, archid, read_arch, write_arch
+from nas.arch.archjson import arch_json, archid, read_arch, write_arch
+from nas.arch.model import StackedHourglass, check_image_size
+from nas.arch.space import Genome, genome_to_params
 from nas.config import Config, flatten_config
+from nas.data.dataset import load_data
+from nas.data.format import LABELS
 from nas.errors import UserError
-from nas.execution import PROJECT_ROOT
-from nas.facesynth import LABELS, load_data
-from nas.latency import export_onnx, measure_onnx_latency
-from nas.metrics import majority_baseline_miou
-from nas.model import StackedHourglass, check_image_size
-from nas.space import Genome, genome_to_params
-from nas.tracking import TAG_ARCHID, TAG_KIND
-from nas.training import train_full
+from nas.evaluation.latency import export_onnx, measure_onnx_latency
+from nas.evaluation.metrics import majority_baseline_miou
+from nas.evaluation.training import train_full
+from nas.paths import PROJECT_ROOT
+from nas.tracking import registry, runs
+from nas.tracking.runs import TAG_ARCHID, TAG_KIND
 
 log = logging.getLogger(__name__)
 TRAINED_ALIAS = "newest"
@@ -43,7 +44,7 @@ def _from_registry(uri: str, workdir: Path) -> Path:
     except mlflow.exceptions.MlflowException as err:
         raise UserError(
             f"arch {uri}: no such registered model version in "
-            f"{tracking.tracking_uri()} ({err.message.splitlines()[0]}). Expected "
+            f"{runs.tracking_uri()} ({err.message.splitlines()[0]}). Expected "
             "models:/NAME@ALIAS or models:/NAME/VERSION of a model the search "
             "registered."
         ) from None
@@ -136,7 +137,7 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
     model = StackedHourglass(genome, config.model.num_classes)
     aid = archid(genome)
     with mlflow.start_run(
-        experiment_id=tracking.experiment_for(config.tracking.experiment_name),
+        experiment_id=runs.experiment_for(config.tracking.experiment_name),
         run_name=f"train-{aid[:8]}",
     ):
         mlflow.set_tags(
@@ -144,7 +145,7 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
                 TAG_KIND: "train",
                 TAG_ARCHID: aid,
                 "nas.arch_source": source,
-                "nas.git_commit": tracking.git_commit(PROJECT_ROOT),
+                "nas.git_commit": runs.git_commit(PROJECT_ROOT),
             }
         )
         mlflow.log_params(
@@ -159,7 +160,7 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
             }
         )
         mlflow.log_text(arch_json(genome), f"{aid}.json")
-        tracking.log_dataset(splits.val.images[:1], splits.source, splits.digest, "train")
+        runs.log_dataset(splits.val.images[:1], splits.source, splits.digest, "train")
         mlflow.log_metric(
             "baseline_val_miou",
             majority_baseline_miou(np.asarray(splits.val.labels), config.model.num_classes),
@@ -175,7 +176,7 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
             "latency_p90_ms": latency.latency_p90_ms,
         }
         mlflow.log_metrics(metrics, step=result.steps)  # the best checkpoint, after the last step
-        model_uri = tracking.log_onnx_model(
+        model_uri = runs.log_onnx_model(
             onnx_model, config.model.image_size, config.model.num_classes
         )
         mlflow.log_artifact(str(output_dir / "best.pt"), "weights")
@@ -208,7 +209,7 @@ def _train(config: Config, model: torch.nn.Module, splits, output_dir: Path):
 def _register(config: Config, model_uri: str, aid: str, metrics: dict[str, float]) -> str:
     client = mlflow.MlflowClient()
     name = config.tracking.trained_model
-    version = tracking.register_version(
+    version = registry.register_version(
         client,
         model_uri,
         name,
@@ -220,5 +221,5 @@ def _register(config: Config, model_uri: str, aid: str, metrics: dict[str, float
             "nas.train_run_id": mlflow.active_run().info.run_id,
         },
     )
-    tracking.set_aliases(client, name, {TRAINED_ALIAS: version})
+    registry.set_aliases(client, name, {TRAINED_ALIAS: version})
     return version

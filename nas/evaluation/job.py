@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from nas.archjson import parse_arch
+from nas.arch.archjson import parse_arch
+from nas.arch.model import StackedHourglass
 from nas.config import TrainingConfig
-from nas.facesynth import load_splits
-from nas.latency import export_onnx
-from nas.model import StackedHourglass
-from nas.training import train_partial
+from nas.data.face_synthetics import load_splits
+from nas.evaluation.latency import export_onnx
+from nas.evaluation.training import train_partial
 
 
 @dataclass(frozen=True)

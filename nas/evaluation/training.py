@@ -16,9 +16,9 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from nas.batches import iterate_batches, prefetch, to_device
 from nas.config import TrainingConfig
-from nas.metrics import IGNORE_INDEX, confusion_matrix, iou_from_confusion
+from nas.data.batches import iterate_batches, prefetch, to_device
+from nas.evaluation.metrics import IGNORE_INDEX, confusion_matrix, iou_from_confusion
 
 LOSS_CHECK_EVERY = 20  # steps between host syncs that read (and check) the losses
 

@@ -12,18 +12,18 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from nas import candidates as records
-from nas import promotion
-from nas.archjson import arch_json, archid
-from nas.candidates import Candidate
+from nas.arch.archjson import arch_json, archid
+from nas.arch.model import StackedHourglass
+from nas.arch.profile import count_macs, count_params
+from nas.arch.space import genome_from_params, search_distributions
 from nas.config import Config
 from nas.errors import UserError
-from nas.evaluation import Job
-from nas.execution import Executor
-from nas.latency import measure_model_latency
-from nas.model import StackedHourglass
-from nas.profile import count_macs, count_params
-from nas.space import genome_from_params, search_distributions
+from nas.evaluation.job import Job
+from nas.evaluation.latency import measure_model_latency
+from nas.search import candidates as records
+from nas.search import promotion
+from nas.search.candidates import Candidate
+from nas.search.executors import Executor
 
 log = logging.getLogger(__name__)
 

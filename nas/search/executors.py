@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Protocol
 
 from nas.config import SearchConfig
-from nas.evaluation import Job, Outcome, evaluate_job, failed, with_device
+from nas.evaluation.job import Job, Outcome, evaluate_job, failed, with_device
+from nas.paths import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Executor(Protocol):

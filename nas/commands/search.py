@@ -12,15 +12,17 @@ import mlflow
 import numpy as np
 import yaml
 
-from nas import tracking
 from nas.config import Config, config_to_dict, flatten_config
-from nas.execution import PROJECT_ROOT, make_executor
-from nas.facesynth import Splits, load_data
-from nas.metrics import majority_baseline_miou
-from nas.search import SearchState, check_search_config, run_search
-from nas.search_tracking import SearchTracker
-from nas.study import default_storage, open_study
-from nas.tracking import TAG_KIND, TAG_STUDY
+from nas.data.dataset import load_data
+from nas.data.face_synthetics import Splits
+from nas.evaluation.metrics import majority_baseline_miou
+from nas.paths import PROJECT_ROOT
+from nas.search.executors import make_executor
+from nas.search.loop import SearchState, check_search_config, run_search
+from nas.search.study import default_storage, open_study
+from nas.tracking import runs
+from nas.tracking.runs import TAG_KIND, TAG_STUDY
+from nas.tracking.search_run import SearchTracker
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +37,11 @@ def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str
             TAG_KIND: "search",
             "nas.optuna_storage": storage,
             "nas.executor": executor_text,
-            "nas.git_commit": tracking.git_commit(PROJECT_ROOT),
+            "nas.git_commit": runs.git_commit(PROJECT_ROOT),
         }
     )
     mlflow.log_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), "config.yaml")
-    tracking.log_dataset(splits.val.images[:1], splits.source, splits.digest, "search")
+    runs.log_dataset(splits.val.images[:1], splits.source, splits.digest, "search")
     baseline = majority_baseline_miou(np.asarray(splits.val.labels), config.model.num_classes)
     mlflow.log_metric("baseline_miou", baseline)
     mlflow.log_params(
@@ -74,8 +76,8 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
     """Run or resume the search; returns the registered front's summary."""
     check_search_config(config)
     splits = load_data(config.data, config.model.image_size)
-    storage = config.search.storage or default_storage(tracking.tracking_uri())
-    experiment_id = tracking.experiment_for(config.tracking.experiment_name)
+    storage = config.search.storage or default_storage(runs.tracking_uri())
+    experiment_id = runs.experiment_for(config.tracking.experiment_name)
     study = open_study(config, storage)
     output_dir.mkdir(parents=True, exist_ok=True)
     executor = make_executor(config.search)
@@ -84,7 +86,7 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
             experiment_id=experiment_id, run_name=f"search-{config.search.study_name}"
         ) as parent:
             parent_id = parent.info.run_id
-            stale = tracking.close_stale_runs(
+            stale = runs.close_stale_runs(
                 mlflow.MlflowClient(), experiment_id, config.search.study_name, parent_id
             )
             if stale:

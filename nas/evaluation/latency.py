@@ -15,12 +15,10 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from nas.arch.model import StackedHourglass, check_image_size
+from nas.arch.space import Genome
 from nas.config import LatencyConfig
-from nas.model import StackedHourglass, check_image_size
-from nas.space import Genome
-
-INPUT_NAME = "image"
-OUTPUT_NAME = "logits"
+from nas.evaluation.tensor_names import INPUT_NAME, OUTPUT_NAME
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,11 @@ from mlflow.entities import RunStatus
 from mlflow.models.signature import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
-from nas.latency import INPUT_NAME, OUTPUT_NAME
+from nas.evaluation.tensor_names import INPUT_NAME, OUTPUT_NAME
 
 TAG_STUDY = "nas.study"
 TAG_KIND = "nas.kind"
 TAG_ARCHID = "nas.archid"
-ALIASES = ("pareto-best-iou", "pareto-fastest", "pareto-knee")
 MAX_PARAMS_PER_BATCH = 100
 EXPERIMENT_KIND = "mlflow.experimentKind"
 
@@ -156,34 +155,6 @@ def close_stale_runs(
         client.set_tag(run_id, "nas.closed_by", keep_run_id)
         client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
     return stale
-
-
-def register_version(client: MlflowClient, model_uri: str, name: str, tags: dict[str, Any]) -> str:
-    """Register `model_uri` under `name` (created if missing); returns the version."""
-    try:
-        client.get_registered_model(name)
-    except mlflow.exceptions.MlflowException:
-        client.create_registered_model(
-            name,
-            description=(
-                "Stacked-hourglass face segmentation networks (ONNX, input 'image' float32 "
-                "N x 3 x S x S in [0, 1], output 'logits' N x C x S x S) found by the NAS search."
-            ),
-        )
-    version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
-    return str(version.version)
-
-
-def registered_versions(client: MlflowClient, name: str) -> list:
-    try:
-        return list(client.search_model_versions(f"name = '{name}'", max_results=10000))
-    except mlflow.exceptions.MlflowException:
-        return []
-
-
-def set_aliases(client: MlflowClient, name: str, aliases: dict[str, str]) -> None:
-    for alias, version in aliases.items():
-        client.set_registered_model_alias(name, alias, version)
 
 
 def now() -> float:

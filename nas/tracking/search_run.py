@@ -13,14 +13,15 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
-from nas import tracking
-from nas.candidates import Candidate, front_pool
 from nas.config import Config
-from nas.facesynth import LABELS
-from nas.pareto import dominates, hypervolume, knee, pareto_front
-from nas.promotion import rank_correlation
-from nas.report import state_table, write_generation_files, write_plots
-from nas.tracking import TAG_ARCHID, TAG_KIND, TAG_STUDY
+from nas.data.format import LABELS
+from nas.search.candidates import Candidate, front_pool
+from nas.search.pareto import hypervolume, pareto_front
+from nas.search.promotion import rank_correlation
+from nas.tracking import runs
+from nas.tracking.registry import register_front
+from nas.tracking.report import state_table, write_generation_files, write_plots
+from nas.tracking.runs import TAG_ARCHID, TAG_KIND, TAG_STUDY
 
 log = logging.getLogger(__name__)
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
@@ -53,7 +54,7 @@ class SearchTracker:
         self.parent_run_id, self.output_dir = parent_run_id, output_dir
         self.study = config.search.study_name
         self.fronts: list[list[Candidate]] = []
-        self.start_time = tracking.now()
+        self.start_time = runs.now()
 
     def _tags(self, c: Candidate) -> dict[str, str]:
         return {
@@ -75,9 +76,9 @@ class SearchTracker:
 
     def candidate_started(self, c: Candidate, params: dict, latency: dict[str, Any]) -> None:
         c.run_id = self._create_run(c)
-        tracking.log_params(self.client, c.run_id, {**params, "archid": c.archid})
+        runs.log_params(self.client, c.run_id, {**params, "archid": c.archid})
         numbers = {k: v for k, v in latency.items() if isinstance(v, (int, float))}
-        tracking.log_metrics(
+        runs.log_metrics(
             self.client, c.run_id, {**numbers, "num_params": c.num_params, "macs": c.macs}
         )
         for key in ("ort_version", "cpu_model"):
@@ -106,11 +107,11 @@ class SearchTracker:
         """Metrics at step = fidelity and the trained ONNX model; returns the model's URI."""
         names = LABELS[: len(outcome.per_class_iou)]
         per_class = {f"val_iou_{n}": v for n, v in zip(names, outcome.per_class_iou, strict=True)}
-        tracking.log_metrics(self.client, c.run_id, {**outcome.metrics, **per_class}, step=fidelity)
+        runs.log_metrics(self.client, c.run_id, {**outcome.metrics, **per_class}, step=fidelity)
         self.client.set_tag(c.run_id, "nas.worker", outcome.worker)
         self.client.set_tag(c.run_id, "nas.fidelity", str(c.fidelity))
         with mlflow.start_run(run_id=c.run_id, nested=True):
-            c.model_uri = tracking.log_onnx_model(
+            c.model_uri = runs.log_onnx_model(
                 outcome.onnx_model, self.config.model.image_size, self.config.model.num_classes
             )
         return c.model_uri
@@ -133,8 +134,8 @@ class SearchTracker:
         }
         for key, value in tags.items():
             self.client.set_tag(c.run_id, key, value)
-        tracking.log_params(self.client, c.run_id, {"archid": c.archid})
-        tracking.log_metrics(
+        runs.log_params(self.client, c.run_id, {"archid": c.archid})
+        runs.log_metrics(
             self.client,
             c.run_id,
             {
@@ -163,7 +164,7 @@ class SearchTracker:
         }
         for state in ("complete", "infeasible", "failed", "duplicate"):
             metrics[f"num_{state}"] = sum(c.state == state for c in candidates)
-        tracking.log_metrics(self.client, self.parent_run_id, metrics, step=generation)
+        runs.log_metrics(self.client, self.parent_run_id, metrics, step=generation)
         log.info(
             "generation %d done: front of %d, hypervolume %.4f, best mIoU %.4f",
             generation,
@@ -171,11 +172,11 @@ class SearchTracker:
             metrics["hypervolume"],
             metrics["best_miou"],
         )
-        hours = (tracking.now() - self.start_time) / 3600
+        hours = (runs.now() - self.start_time) / 3600
         table = state_table(candidates, front, closest_parents(candidates, params), hours)
         paths = write_generation_files(self.output_dir, generation, table, front)
         paths += write_plots(self.output_dir, candidates, self.fronts)
-        tracking.log_files(self.client, self.parent_run_id, paths)
+        runs.log_files(self.client, self.parent_run_id, paths)
 
     def finalize(self, candidates: list[Candidate]) -> dict[str, Any]:
         """Tag front membership on every candidate run, register the front, set aliases."""
@@ -185,77 +186,3 @@ class SearchTracker:
             if c.run_id:
                 self.client.set_tag(c.run_id, "nas.pareto", str(c.archid in front_ids).lower())
         return register_front(self.client, self.config, front, self.parent_run_id)
-
-
-def register_front(
-    client: MlflowClient, config: Config, front: list[Candidate], search_run_id: str
-) -> dict[str, Any]:
-    """Register each front member once (a resumed search reuses versions), set the three
-    aliases, and tag earlier searches' versions that the new front dominates."""
-    name, study = config.tracking.registered_model, config.search.study_name
-    existing = tracking.registered_versions(client, name)
-    mine = {v.tags.get(TAG_ARCHID): v for v in existing if v.tags.get(TAG_STUDY) == study}
-    versions: dict[str, str] = {}
-    for c in front:
-        if c.archid in mine:
-            versions[c.archid] = str(mine[c.archid].version)
-            continue
-        versions[c.archid] = tracking.register_version(
-            client,
-            c.model_uri,
-            name,
-            {
-                TAG_ARCHID: c.archid,
-                TAG_STUDY: study,
-                "nas.search_run_id": search_run_id,
-                "val_miou": f"{c.val_miou:.6f}",
-                "latency_ms": f"{c.latency_ms:.4f}",
-                "num_params": c.num_params,
-                "nas.candidate_run_id": c.run_id,
-                "nas.fidelity": c.fidelity,
-                "val_miou_f0": f"{c.val_miou_f0:.6f}",
-            },
-        )
-    aliases = {
-        "pareto-best-iou": max(front, key=lambda c: c.val_miou),
-        "pareto-fastest": min(front, key=lambda c: c.latency_ms),
-        "pareto-knee": knee(front),
-    }
-    tracking.set_aliases(client, name, {a: versions[c.archid] for a, c in aliases.items()})
-    _tag_dominated(client, name, existing, front, versions, search_run_id, study)
-    return {
-        "model_name": name,
-        "versions": versions,
-        "aliases": {a: versions[c.archid] for a, c in aliases.items()},
-    }
-
-
-def _tag_dominated(
-    client: MlflowClient,
-    name: str,
-    existing: list,
-    front: list[Candidate],
-    versions: dict[str, str],
-    search_run_id: str,
-    study: str,
-) -> None:
-    for v in existing:
-        if v.tags.get(TAG_STUDY) == study or "val_miou" not in v.tags:
-            continue
-        old = Candidate(
-            0,
-            0,
-            v.tags.get(TAG_ARCHID, ""),
-            "",
-            "complete",
-            float(v.tags["val_miou"]),
-            float(v.tags.get("latency_ms", "inf")),
-        )
-        better = next((c for c in front if dominates(c, old)), None)
-        if better is not None:
-            client.set_model_version_tag(
-                name,
-                str(v.version),
-                "nas.dominated_by",
-                f"version {versions[better.archid]} (search run {search_run_id})",
-            )

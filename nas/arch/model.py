@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.space import KERNEL_SIZES, ArchError, Block, Genome, Hourglass
+from nas.arch.space import KERNEL_SIZES, ArchError, Block, Genome, Hourglass
 
 
 def conv_op(op: str, in_ch: int, out_ch: int, stride: int = 1) -> nn.Sequential:

@@ -1,0 +1,1 @@
+"""The searched networks: the genome of the hourglass space, its Archai JSON and id, the model."""

@@ -1,0 +1,1 @@
+"""One module per user command, wiring the packages below it."""

@@ -1,0 +1,1 @@
+"""Face segmentation data: the Face Synthetics format and reader, its decoded cache, batches."""

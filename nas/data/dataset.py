@@ -1,0 +1,34 @@
+"""The data a config names: a Face Synthetics folder, or the built-in synthetic faces made once;
+and its splits at the model's image size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nas.config import DataConfig
+from nas.data.face_synthetics import Splits, check_folder, load_splits
+from nas.data.synthetic.generate import ensure_synthetic_faces
+
+
+def dataset_dir_for(data: DataConfig) -> Path:
+    """data.dataset_dir when set (it must exist), else the built-in synthetic faces, made once."""
+    if data.dataset_dir:
+        return check_folder(data.dataset_dir)
+    return ensure_synthetic_faces(
+        Path(data.cache_dir),
+        data.synthetic_num_images,
+        data.synthetic_image_size,
+        data.synthetic_seed,
+    )
+
+
+def load_data(data: DataConfig, image_size: int) -> Splits:
+    """The splits the config asks for, at `image_size` pixels."""
+    return load_splits(
+        dataset_dir_for(data),
+        image_size,
+        data.cache_dir,
+        data.train_size,
+        data.val_size,
+        data.test_size,
+    )

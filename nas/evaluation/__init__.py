@@ -1,0 +1,1 @@
+"""One candidate's measures: the objectives table, cheap measures, training, the pure Job."""

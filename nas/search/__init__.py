@@ -1,0 +1,1 @@
+"""The search: the generation loop, its Optuna study, candidates, Pareto fronts, executors."""
