@@ -62,7 +62,7 @@ def build_model(args: argparse.Namespace, config: Config) -> nn.Module:
 
 
 def run_once(args: argparse.Namespace, config: Config, splits: Any, depth: int) -> TrainResult:
-    nas.batches.PREFETCH_DEPTH = depth  # module default read by nas.batches.prefetch
+    nas.data.batches.PREFETCH_DEPTH = depth  # module default read by nas.data.batches.prefetch
     # As many epochs as steps, so that max_steps alone sets the length of the run.
     cfg = dataclasses.replace(
         config.partial_training, epochs=float(args.max_steps), max_steps=args.max_steps
@@ -90,7 +90,7 @@ def main() -> None:
         f"{tuple(splits.train.images.shape[1:])} from {splits.source} "
         f"(loaded in {time.perf_counter() - started:.1f} s)"
     )
-    depth = nas.batches.PREFETCH_DEPTH
+    depth = nas.data.batches.PREFETCH_DEPTH
     share = report("prefetch", run_once(args, config, splits, depth))
     if args.compare:
         inline = report("no prefetch", run_once(args, config, splits, 0))

@@ -22,7 +22,7 @@ PASS = """
 import json, sys
 from nas.arch.archjson import read_arch
 from nas.config import LatencyConfig
-from nas.evaluation.latency import measure_genome_latency
+from nas.evaluation.measure import measure_genome_latency
 size, classes, paths = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
 print(json.dumps({p: measure_genome_latency(read_arch(p), classes, size, LatencyConfig()).latency_ms
                   for p in paths}))

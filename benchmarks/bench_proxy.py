@@ -23,11 +23,10 @@ from nas.arch.archjson import arch_json, archid
 from nas.arch.model import StackedHourglass
 from nas.arch.profile import count_macs
 from nas.arch.space import Genome, random_genome
-from nas.commands import search as driver
 from nas.config import Config, TrainingConfig, load_config, parse_overrides
 from nas.data.dataset import load_data
-from nas.evaluation.job import Job
-from nas.evaluation.latency import measure_genome_latency
+from nas.evaluation.job import Job, job_template
+from nas.evaluation.measure import measure_genome_latency
 from nas.search.executors import RayExecutor, SerialExecutor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +130,7 @@ def main() -> None:
     torch.set_num_threads(config.latency.num_threads)
     splits = load_data(config.data, config.model.image_size)
     archs = sample_archs(config, args.archs, args.sample_seed)
-    template = driver.job_template(config, splits)
+    template = job_template(config, splits)
     base = template["training"]
     trainings = {f"seed{s}": dataclasses.replace(base, seed=s) for s in args.seeds}
     if args.long_factor > 0:

@@ -22,7 +22,7 @@ from nas.arch.space import random_genome
 from nas.commands import search as driver
 from nas.config import Config, load_config, parse_overrides
 from nas.data.dataset import load_data
-from nas.evaluation.job import Job
+from nas.evaluation.job import Job, job_template
 from nas.search.executors import RayExecutor, SerialExecutor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,7 @@ def timed(executor, jobs: list[Job]) -> float:
 
 def throughput(config: Config, count: int) -> tuple[float, float]:
     """Seconds for `count` quickstart trainings: serially, then 2 at once on Ray (1 thread each)."""
-    template = driver.job_template(config, load_data(config.data, config.model.image_size))
+    template = job_template(config, load_data(config.data, config.model.image_size))
     genomes = [random_genome(config.space, random.Random(seed)) for seed in range(count)]
     jobs = [
         Job(trial_number=i, archid=archid(g), arch_json=arch_json(g), **template)

@@ -24,7 +24,7 @@ from benchmarks.figures import print_figures
 from nas.commands import search as driver
 from nas.config import Config, load_config, parse_overrides
 from nas.data.dataset import load_data
-from nas.evaluation.job import Job
+from nas.evaluation.job import Job, job_template
 from nas.search.candidates import Candidate, front_pool
 from nas.search.executors import RayExecutor
 from nas.search.pareto import hypervolume, pareto_front
@@ -62,7 +62,7 @@ def first_front(candidates: list[Candidate], count: int) -> list[Candidate]:
 def rescore(config: Config, fronts: dict[tuple[str, int], list[Candidate]]) -> dict:
     """Every front member trained again at its own fidelity's recipe with an independent seed;
     returns {(method, seed): [(latency_ms, new val_miou), ...]}."""
-    template = driver.job_template(config, load_data(config.data, config.model.image_size))
+    template = job_template(config, load_data(config.data, config.model.image_size))
     partial = template["training"]
     recipes = {0: partial, 1: promotion_training(partial, config.promotion)}
     jobs, keys = [], []

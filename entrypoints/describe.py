@@ -11,7 +11,7 @@ from entrypoints.cli import run_main
 from nas.arch.archjson import archid, read_arch
 from nas.arch.profile import profile_genome
 from nas.config import load_config
-from nas.evaluation.latency import measure_genome_latency
+from nas.evaluation.measure import measure_genome_latency
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from entrypoints.cli import named_overrides, run_main, setup_logging
 from nas.commands.search import run
-from nas.config import ConfigError, load_config
+from nas.config import ConfigError, load_config, translate_renamed
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
@@ -32,16 +32,20 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
         "--gpus-per-job", default="", help="GPU share per training (0.5: two per GPU)"
     )
     parser.add_argument(
-        "--serial-training", default="", help="true: train candidates one at a time in this process"
+        "--serial-training",
+        default="",
+        help="true: train candidates one at a time in this process (search.executor=serial)",
     )
     parser.add_argument("--seed", default="", help="sampler seed")
     args, rest = parser.parse_known_args(argv)
     named = {
         "data.dataset_dir": args.dataset_dir,
         "search.gpus_per_job": args.gpus_per_job,
-        "search.serial_training": args.serial_training,
         "search.seed": args.seed,
     }
+    if args.serial_training:  # Archai's flag, kept: it sets search.executor
+        key, value = translate_renamed("search.serial_training", args.serial_training)
+        named[key] = value
     return args, named_overrides(named, rest)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,8 @@ from typing import Any
 import yaml
 
 from nas.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(UserError):
@@ -21,91 +25,94 @@ class ConfigError(UserError):
 class SpaceConfig:
     """Archai's hourglass search space; defaults are the published CPU search."""
 
-    num_blocks: int = 4
-    stem_strides: tuple[int, ...] = (2, 4)
-    base_channels: tuple[int, ...] = (16, 24, 32, 48)
-    ch_factors: tuple[float, ...] = (0.8, 1.0, 1.2, 1.5, 1.6, 2.0, 2.2)
-    ops: tuple[str, ...] = ("conv3x3", "conv5x5", "conv7x7")
-    max_hourglasses: int = 2
-    max_down_layers: int = 4
-    max_skip_layers: int = 2
-    max_up_layers: int = 4
-    max_post_layers: int = 2
+    num_blocks: int = 4  # downsample blocks per hourglass (skip and upsample: one fewer)
+    stem_strides: tuple[int, ...] = (2, 4)  # stride choices of the first convolution
+    base_channels: tuple[int, ...] = (16, 24, 32, 48)  # channel choices after the stem
+    ch_factors: tuple[float, ...] = (0.8, 1.0, 1.2, 1.5, 1.6, 2.0, 2.2)  # per downsample block
+    ops: tuple[str, ...] = ("conv3x3", "conv5x5", "conv7x7")  # layer choices of every block
+    max_hourglasses: int = 2  # hourglasses in sequence: 1 to this
+    max_down_layers: int = 4  # layers per downsample block: 1 to this
+    max_skip_layers: int = 2  # layers per skip block: 0 (identity) to this
+    max_up_layers: int = 4  # layers per upsample block: 1 to this
+    max_post_layers: int = 2  # layers after the final upsampling: 0 to this
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Network settings that are not genes."""
 
-    num_classes: int = 19
-    image_size: int = 256
+    num_classes: int = 19  # output classes: 19 keeps every Face Synthetics label, 18 is Archai's
+    image_size: int = 256  # square input size in pixels, for training and latency alike
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Where images come from and how they are split; sizes of 0 mean Archai's proportions."""
 
-    dataset_dir: str = ""
-    cache_dir: str = ".cache"
-    train_size: int = 0
-    val_size: int = 0
-    test_size: int = 0
-    synthetic_num_images: int = 1000
-    synthetic_image_size: int = 256
-    synthetic_seed: int = 0
+    dataset_dir: str = ""  # a Face Synthetics folder; empty: the built-in synthetic faces
+    cache_dir: str = ".cache"  # generated faces and decoded, memory-mapped splits
+    train_size: int = 0  # training images taken first by sorted id (0: all but val and test)
+    val_size: int = 0  # validation images just before the test ones (0: 2% of the folder)
+    test_size: int = 0  # test images taken last (0: 10% of the folder)
+    synthetic_num_images: int = 1000  # built-in synthetic faces to generate
+    synthetic_image_size: int = 256  # their size in pixels (resized to model.image_size)
+    synthetic_seed: int = 0  # the same seed generates the same faces
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
     """One training recipe: `partial_training` scores candidates, `final_training` trains one."""
 
-    epochs: float = 1.0
-    max_steps: int = 0
-    batch_size: int = 16
-    lr: float = 2e-4
-    lr_schedule: str = "constant"
-    lr_gamma: float = 1.0
-    warmup_fraction: float = 0.0
-    val_per_epoch: int = 0
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False
-    num_threads: int = 0
+    epochs: float = 1.0  # passes over the training split; may be fractional
+    max_steps: int = 0  # caps the steps the epochs give (0: no cap)
+    batch_size: int = 16  # images per step
+    lr: float = 2e-4  # Adam's learning rate
+    lr_schedule: str = "constant"  # constant, exponential (lr_gamma per epoch) or cosine to 0
+    lr_gamma: float = 1.0  # the exponential schedule's factor per epoch
+    warmup_fraction: float = 0.0  # share of the steps with a linear warm-up from 0
+    val_per_epoch: int = 0  # validations per epoch of a final training (0: at each epoch's end)
+    seed: int = 0  # batch order; with the archid, the weights' initialisation
+    device: str = "auto"  # auto (a GPU if there is one), cpu, cuda, cuda:1, ...
+    amp: bool = False  # float16 autocast on a GPU
+    num_threads: int = 0  # torch threads (0: search.cpus_per_job in a search, else torch's)
 
 
 @dataclass(frozen=True)
 class LatencyConfig:
     """ONNX Runtime CPU timing of an exported candidate, and the budgets that gate training."""
 
-    num_threads: int = 1
-    warmup_runs: int = 10
-    min_runs: int = 30
-    max_runs: int = 300
-    target_seconds: float = 3.0
-    opset: int = 18
-    exporter: str = "dynamo"
-    max_latency_ms: float = 0.0
-    max_params: int = 0
+    num_threads: int = 1  # ONNX Runtime intra-op threads
+    warmup_runs: int = 10  # untimed runs first
+    min_runs: int = 30  # timed runs at least...
+    max_runs: int = 300  # ...and at most,
+    target_seconds: float = 3.0  # more than min_runs while within this time
+    opset: int = 18  # ONNX opset of the export
+    exporter: str = "dynamo"  # dynamo (torch.export) or torchscript (deprecated, ~10x faster)
+    max_latency_ms: float = 0.0  # candidates slower than this are not trained (0: no budget)
+    max_params: int = 0  # candidates with more parameters are not trained (0: no budget)
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """NSGA-II settings, execution and resume."""
+    """The objectives, the sampler, execution, resume and the hypervolume reference point."""
 
-    sampler: str = "nsga2"
-    population_size: int = 20
-    generations: int = 10
-    seed: int = 42
-    mutation_prob: float = 0.3
-    crossover_prob: float = 0.9
-    swapping_prob: float = 0.5
-    study_name: str = "hourglass-nas"
-    storage: str = ""
-    gpus_per_job: float = 0.5
-    cpus_per_job: int = 1
-    serial_training: bool = False
-    hv_ref_latency_ms: float = 1000.0
-    hv_ref_miou: float = 0.0
+    objectives: tuple[str, ...] = ("val_miou", "latency_ms")  # names in objectives.py's table
+    sampler: str = "nsga2"  # nsga2, nsga3, tpe (multi-objective) or random (the baseline)
+    population_size: int = 20  # candidates per generation
+    generations: int = 10  # generations in all, the first one random
+    seed: int = 42  # the sampler's seed
+    mutation_prob: float = 0.3  # NSGA's per-gene mutation probability (0: 1 / genes)
+    crossover_prob: float = 0.9  # NSGA's crossover probability
+    swapping_prob: float = 0.5  # NSGA's uniform-crossover gene swap probability
+    study_name: str = "hourglass-nas"  # the Optuna study; the same name resumes it
+    storage: str = ""  # SQLAlchemy URL of the study (empty: optuna.db beside the MLflow store)
+    executor: str = "ray"  # where candidates train: ray (parallel tasks) or serial (here)
+    gpus_per_job: float = 0.5  # GPU share of one Ray training where there are GPUs
+    cpus_per_job: int = 1  # CPU slots of one Ray training where there are none
+    hv_ref_latency_ms: float = 1000.0  # hypervolume reference: latency (ms)
+    hv_ref_miou: float = 0.0  # hypervolume reference: validation mIoU
+    hv_ref_num_params: int = 20_000_000  # ...parameters, unless latency.max_params is set
+    hv_ref_macs: int = 50_000_000_000  # ...multiply-accumulates per image
 
 
 @dataclass(frozen=True)
@@ -114,23 +121,24 @@ class PromotionConfig:
     of) the partial-training front are trained again, `epochs_factor` times longer with the
     training seed + `seed_offset`; that score then stands for them in the front and registry."""
 
-    enabled: bool = False
-    epochs_factor: float = 4.0
-    seed_offset: int = 1
-    miou_slack: float = 0.0
-    max_per_generation: int = 0
+    enabled: bool = False  # promote the front after each generation
+    epochs_factor: float = 4.0  # the promoted training's length over the partial one
+    seed_offset: int = 1  # added to partial_training.seed for the promoted training
+    miou_slack: float = 0.0  # also promote those this much mIoU short of the front
+    max_per_generation: int = 0  # promotions per generation at most (0: no cap)
 
 
 @dataclass(frozen=True)
 class TrackingConfig:
     """MLflow experiment and registry names."""
 
-    experiment_name: str = "hourglass-nas"
-    registered_model: str = "face-seg-hourglass"
-    trained_model: str = "face-seg-hourglass-trained"
+    experiment_name: str = "hourglass-nas"  # the experiment, unless `mlflow run` names one
+    registered_model: str = "face-seg-hourglass"  # where the search registers its front
+    trained_model: str = "face-seg-hourglass-trained"  # where `train` registers its model
 
 
 def _final_training() -> TrainingConfig:
+    """Archai's final recipe: 30 epochs, lr x 0.973435286 per epoch, 10 validations an epoch."""
     return TrainingConfig(
         epochs=30, lr_schedule="exponential", lr_gamma=0.973435286, val_per_epoch=10
     )
@@ -143,12 +151,29 @@ class Config:
     space: SpaceConfig = field(default_factory=SpaceConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    partial_training: TrainingConfig = field(default_factory=TrainingConfig)
-    final_training: TrainingConfig = field(default_factory=_final_training)
+    partial_training: TrainingConfig = field(default_factory=TrainingConfig)  # scores candidates
+    final_training: TrainingConfig = field(default_factory=_final_training)  # `train`
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+# Renamed keys: old dotted key -> (new dotted key, the old value's type, old value -> new value).
+# An old key still works, with a deprecation warning.
+RENAMED: dict[str, tuple[str, type, Callable[[Any], Any]]] = {
+    "search.serial_training": (
+        "search.executor",
+        bool,
+        lambda serial: "serial" if serial else "ray",
+    ),
+}
+
+
+def translate_renamed(old: str, value: Any) -> tuple[str, Any]:
+    """The new key and value that an old key's value means."""
+    new, old_type, convert = RENAMED[old]
+    return new, convert(_coerce(value, old_type, old))
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -186,6 +211,10 @@ def _merge(node: Any, updates: dict[str, Any], where: str) -> Any:
     changes = {}
     for key, value in updates.items():
         path = f"{where}.{key}" if where else str(key)
+        if path in RENAMED:
+            old, (path, value) = path, translate_renamed(path, value)
+            log.warning("config key %s is deprecated: it means %s: %s", old, path, value)
+            key = path.rpartition(".")[2]
         if key not in known:
             raise ConfigError(f"unknown key '{path}'; known keys here: {', '.join(sorted(known))}.")
         current = getattr(node, key)

@@ -10,10 +10,9 @@ import pytest
 
 from nas.arch.archjson import arch_json, archid
 from nas.arch.space import random_genome
-from nas.commands.search import job_template
 from nas.config import SearchConfig, load_config
 from nas.data.dataset import load_data
-from nas.evaluation.job import Job
+from nas.evaluation.job import Job, job_template
 from nas.search.executors import RayExecutor, SerialExecutor
 from tests.conftest import ROOT
 

@@ -17,7 +17,7 @@ from nas.commands import search as driver
 from nas.config import Config, load_config
 from nas.evaluation.job import Job, Outcome
 from nas.evaluation.latency import export_onnx
-from nas.search.loop import SearchError
+from nas.search.checks import SearchError
 from tests.conftest import ROOT
 
 TINY = ROOT / "tests" / "data" / "tiny.yaml"

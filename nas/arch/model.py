@@ -98,9 +98,14 @@ class StackedHourglass(nn.Module):
         return self.classifier(self.post(x))
 
 
-def size_divisor(genome: Genome) -> int:
+def divisor_for(stem_stride: int, num_blocks: int) -> int:
     """Input height and width must be multiples of this: stem stride * 2^(blocks - 1)."""
-    return genome.stem_stride * 2 ** (genome.num_blocks - 1)
+    return stem_stride * 2 ** (num_blocks - 1)
+
+
+def size_divisor(genome: Genome) -> int:
+    """The genome's network's `divisor_for`."""
+    return divisor_for(genome.stem_stride, genome.num_blocks)
 
 
 def check_image_size(genome: Genome, image_size: int, source: str = "the architecture") -> None:

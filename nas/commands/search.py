@@ -3,7 +3,6 @@ generation loop and the registry, wired together in the driver process."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,12 @@ import yaml
 from nas.config import Config, config_to_dict, flatten_config
 from nas.data.dataset import load_data
 from nas.data.face_synthetics import Splits
+from nas.evaluation.job import job_template
 from nas.evaluation.metrics import majority_baseline_miou
 from nas.paths import PROJECT_ROOT
+from nas.search.checks import check_search_config
 from nas.search.executors import make_executor
-from nas.search.loop import SearchState, check_search_config, run_search
+from nas.search.loop import SearchState, run_generations
 from nas.search.study import default_storage, open_study
 from nas.tracking import runs
 from nas.tracking.runs import TAG_KIND, TAG_STUDY
@@ -55,23 +56,6 @@ def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str
     return baseline
 
 
-def job_template(config: Config, splits: Splits) -> dict[str, Any]:
-    """The Job fields shared by every candidate; workers read the decoded cache, not PNGs."""
-    training = config.partial_training
-    if training.num_threads == 0:
-        training = dataclasses.replace(training, num_threads=config.search.cpus_per_job)
-    return {
-        "dataset_dir": splits.source,
-        "cache_dir": str(Path(config.data.cache_dir).resolve()),
-        "split_sizes": (len(splits.train.ids), len(splits.val.ids), len(splits.test.ids)),
-        "image_size": config.model.image_size,
-        "num_classes": config.model.num_classes,
-        "training": training,
-        "opset": config.latency.opset,
-        "exporter": config.latency.exporter,
-    }
-
-
 def run(config: Config, output_dir: Path) -> dict[str, Any]:
     """Run or resume the search; returns the registered front's summary."""
     check_search_config(config)
@@ -92,18 +76,12 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
             if stale:
                 log.warning("closed %d runs left RUNNING by an earlier, killed search", len(stale))
             baseline = _log_parent(config, splits, storage, executor.description)
-            listener = SearchTracker(config, experiment_id, parent_id, output_dir)
-            state = SearchState(config, study, executor, listener, job_template(config, splits))
-            candidates = run_search(state)
-            summary = listener.finalize(candidates)
-            timing = {
-                "search_seconds": state.timings.total_seconds,
-                "latency_seconds": state.timings.latency_seconds,
-                "training_wall_seconds": state.timings.training_wall_seconds,
-            }
-            timing["overhead_share"] = 1 - (
-                timing["latency_seconds"] + timing["training_wall_seconds"]
-            ) / max(timing["search_seconds"], 1e-9)
+            tracker = SearchTracker(config, experiment_id, parent_id, output_dir)
+            template = job_template(config, splits)
+            state = SearchState(config, study, executor, tracker, template)
+            candidates = run_generations(state)
+            summary = tracker.register(candidates)
+            timing = state.timings.as_metrics()
             mlflow.log_metrics(timing)
             (output_dir / "summary.yaml").write_text(yaml.safe_dump({**summary, **timing}))
             return {

@@ -16,8 +16,8 @@ PREFETCH_DEPTH = 3
 
 
 def load_batch(split: Any, indices: np.ndarray, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Read one batch of a nas.facesynth.Split (memory-mapped arrays): float NCHW images in
-    [0, 1] when training on the CPU, pinned uint8 NHWC for a GPU; int64 labels."""
+    """Read one batch of a nas.data.face_synthetics.Split (memory-mapped arrays): float NCHW
+    images in [0, 1] when training on the CPU, pinned uint8 NHWC for a GPU; int64 labels."""
     order = np.sort(indices)  # sorted fancy indexing reads the memmap front to back
     images = torch.from_numpy(np.ascontiguousarray(split.images[order]))
     labels = torch.from_numpy(np.ascontiguousarray(split.labels[order])).long()

@@ -11,32 +11,69 @@ import os
 import socket
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from nas.arch.archjson import parse_arch
 from nas.arch.model import StackedHourglass
-from nas.config import TrainingConfig
-from nas.data.face_synthetics import load_splits
+from nas.config import Config, TrainingConfig
+from nas.data.face_synthetics import Splits, load_splits
 from nas.evaluation.latency import export_onnx
 from nas.evaluation.training import train_partial
 
 
 @dataclass(frozen=True)
-class Job:
-    """Everything a worker needs to score one candidate; plain data, cheap to ship."""
+class JobTemplate:
+    """What every candidate's Job of one search shares. It unpacks like a mapping of its fields,
+    so `Job(trial_number=..., archid=..., arch_json=..., **template)` builds one as well."""
 
-    trial_number: int
-    archid: str
-    arch_json: str
-    dataset_dir: str
-    cache_dir: str
-    split_sizes: tuple[int, int, int]
+    dataset_dir: str  # the data set folder, for the cache key; workers read the decoded cache
+    cache_dir: str  # absolute
+    split_sizes: tuple[int, int, int]  # train, val, test
     image_size: int
     num_classes: int
     training: TrainingConfig
     opset: int
     exporter: str
+
+    def keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self)]
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+    def job(self, trial_number: int, archid: str, arch_json: str) -> Job:
+        """The Job of one candidate."""
+        return Job(trial_number=trial_number, archid=archid, arch_json=arch_json, **self)
+
+
+@dataclass(frozen=True)
+class Job(JobTemplate):
+    """Everything a worker needs to score one candidate; plain data, cheap to ship."""
+
+    trial_number: int
+    archid: str
+    arch_json: str
+
+
+def job_template(config: Config, splits: Splits) -> JobTemplate:
+    """The Job fields shared by every candidate of a search: the data, the partial training
+    (with `search.cpus_per_job` torch threads unless set) and the ONNX export settings."""
+    training = config.partial_training
+    if training.num_threads == 0:
+        training = dataclasses.replace(training, num_threads=config.search.cpus_per_job)
+    return JobTemplate(
+        dataset_dir=splits.source,
+        cache_dir=str(Path(config.data.cache_dir).resolve()),
+        split_sizes=(len(splits.train.ids), len(splits.val.ids), len(splits.test.ids)),
+        image_size=config.model.image_size,
+        num_classes=config.model.num_classes,
+        training=training,
+        opset=config.latency.opset,
+        exporter=config.latency.exporter,
+    )
 
 
 @dataclass

@@ -15,8 +15,6 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from nas.arch.model import StackedHourglass, check_image_size
-from nas.arch.space import Genome
 from nas.config import LatencyConfig
 from nas.evaluation.tensor_names import INPUT_NAME, OUTPUT_NAME
 
@@ -130,15 +128,6 @@ def measure_onnx_latency(onnx_model: bytes, image_size: int, cfg: LatencyConfig)
         ort_version=ort.__version__,
         cpu_model=cpu_model(),
     )
-
-
-def measure_genome_latency(
-    genome: Genome, num_classes: int, image_size: int, cfg: LatencyConfig
-) -> Latency:
-    """Build the genome's network (seeded weights), export it and time it."""
-    check_image_size(genome, image_size)
-    torch.manual_seed(0)
-    return measure_model_latency(StackedHourglass(genome, num_classes), image_size, cfg)
 
 
 def measure_model_latency(model: nn.Module, image_size: int, cfg: LatencyConfig) -> Latency:

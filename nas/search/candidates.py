@@ -77,12 +77,12 @@ class Candidate:
         return cls(**values)
 
 
-def save(trial: optuna.Trial, candidate: Candidate) -> None:
+def save_candidate(trial: optuna.Trial, candidate: Candidate) -> None:
     """Persist the record in the (running) trial, before it is told."""
     trial.set_user_attr(RECORD_ATTR, candidate.as_attr())
 
 
-def load(trial: FrozenTrial) -> Candidate | None:
+def load_candidate(trial: FrozenTrial) -> Candidate | None:
     attr = trial.user_attrs.get(RECORD_ATTR)
     if attr is None:
         return None

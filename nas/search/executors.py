@@ -1,31 +1,79 @@
-"""Run candidate evaluations one at a time in the driver, or in parallel as Ray tasks."""
+"""Executors run candidate evaluations: a registry by name (`search.executor`), with `serial`
+(one at a time in the driver) and `ray` (parallel Ray tasks). A new backend is one class here,
+registered with @register_executor("name")."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from nas.config import SearchConfig
+from nas.errors import UserError
 from nas.evaluation.job import Job, Outcome, evaluate_job, failed, with_device
 from nas.paths import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
 
+# Folders of the project that Ray does not ship to its workers.
+RAY_EXCLUDES = [
+    ".venv",
+    ".cache",
+    ".git",
+    "outputs",
+    "mlruns",
+    "mlartifacts",
+    "*.db",
+    "*.egg-info",
+    "synthetic_faces",
+]
+
+
 class Executor(Protocol):
-    description: str
+    """Runs jobs and yields their outcomes as they finish, in any order; a job that cannot run
+    yields a failed Outcome instead of raising."""
+
+    description: str  # where the jobs run, in words (the parent run's `nas.executor` tag)
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]: ...
 
     def close(self) -> None: ...
 
 
+EXECUTORS: dict[str, Callable[[SearchConfig], Executor]] = {}
+
+
+def register_executor(name: str) -> Callable[[type], type]:
+    """Class decorator: make an Executor, built from the SearchConfig, `search.executor: name`."""
+
+    def register(cls: type) -> type:
+        EXECUTORS[name] = cls
+        return cls
+
+    return register
+
+
+def check_executor(name: str) -> None:
+    if name not in EXECUTORS:
+        raise UserError(f"search.executor = {name!r}: expected one of {sorted(EXECUTORS)}.")
+
+
+def make_executor(search: SearchConfig) -> Executor:
+    """The executor `search.executor` names."""
+    check_executor(search.executor)
+    return EXECUTORS[search.executor](search)
+
+
+@register_executor("serial")
 class SerialExecutor:
-    """Evaluate in the driver process, one job after another (`serial_training`)."""
+    """Evaluate in the driver process, one job after another."""
 
     description = "serial (in the driver process)"
+
+    def __init__(self, search: SearchConfig | None = None) -> None:
+        pass
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
         for job in jobs:
@@ -35,17 +83,7 @@ class SerialExecutor:
         pass
 
 
-def _runtime_env(address: str) -> dict:
-    """Workers import `nas` from the project: by path locally, by upload to a remote cluster."""
-    if address:
-        return {
-            "working_dir": str(PROJECT_ROOT),
-            "excludes": [".venv", ".cache", "mlartifacts", "*.db", ".git", "outputs"],
-        }
-    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return {"env_vars": {"PYTHONPATH": path}}
-
-
+@register_executor("ray")
 class RayExecutor:
     """Each job is a Ray task: `gpus_per_job` of a GPU where the cluster has GPUs, else
     `cpus_per_job` CPU slots (torch threads are set inside the task)."""
@@ -64,7 +102,8 @@ class RayExecutor:
             ray.init(
                 address=address or None,
                 include_dashboard=False,
-                runtime_env=_runtime_env(address),
+                # workers import `nas` from the project folder that Ray ships them
+                runtime_env={"working_dir": str(PROJECT_ROOT), "excludes": RAY_EXCLUDES},
                 logging_level=logging.WARNING,
                 log_to_driver=False,
                 configure_logging=False,
@@ -97,7 +136,3 @@ class RayExecutor:
     def close(self) -> None:
         if self.started and self.ray.is_initialized():
             self.ray.shutdown()
-
-
-def make_executor(search: SearchConfig) -> Executor:
-    return SerialExecutor() if search.serial_training else RayExecutor(search)

@@ -1,86 +1,63 @@
-"""The NSGA-II generation loop: ask a whole generation, time it, train the feasible, tell it."""
+"""The generation loop: ask a whole generation, measure it (cheap objectives first), train the
+feasible on the executor, tell Optuna, promote the front; every step is an event for a listener."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 
 import optuna
-import torch
 from optuna.trial import TrialState
 
 from nas.arch.archjson import arch_json, archid
-from nas.arch.model import StackedHourglass
-from nas.arch.profile import count_macs, count_params
 from nas.arch.space import genome_from_params, search_distributions
 from nas.config import Config
-from nas.errors import UserError
-from nas.evaluation.job import Job
-from nas.evaluation.latency import measure_model_latency
-from nas.search import candidates as records
+from nas.evaluation.job import Job, JobTemplate, Outcome
+from nas.evaluation.measure import measure_cheap
+from nas.evaluation.objectives import Objective, constraints, objectives_for
 from nas.search import promotion
-from nas.search.candidates import Candidate
+from nas.search.candidates import METRIC_KEYS, STATES, Candidate, load_candidate, save_candidate
+from nas.search.checks import SearchError
+from nas.search.events import SearchListener, Timings
 from nas.search.executors import Executor
 
 log = logging.getLogger(__name__)
 
 
-class SearchError(UserError):
-    """The search cannot go on or produced no usable model."""
-
-
-@dataclass
-class Timings:
-    """Wall-clock seconds by activity, to show where a search spends its time."""
-
-    latency_seconds: float = 0.0
-    training_wall_seconds: float = 0.0
-    start: float = field(default_factory=time.perf_counter)
-
-    @property
-    def total_seconds(self) -> float:
-        return time.perf_counter() - self.start
-
-
-class Listener:
-    """Receives the search's events; tracking.SearchTracker writes them to MLflow."""
-
-    def candidate_started(self, c: Candidate, params: dict, latency: dict) -> None: ...
-    def candidate_finished(
-        self, c: Candidate, outcome=None, original: Candidate | None = None
-    ) -> None: ...
-    def candidate_promoted(self, c: Candidate, fidelity: int, outcome) -> str:
-        """Record a promotion's outcome; returns the promoted model's URI ('' if it failed)."""
-        ...
-
-    def generation_finished(
-        self, generation: int, all_candidates: list[Candidate], params: dict[int, dict]
-    ) -> None: ...
-
-
 @dataclass
 class SearchState:
+    """One search in the driver: its settings, study, executor and listener, and what it knows."""
+
     config: Config
     study: optuna.Study
     executor: Executor
-    listener: Listener
-    job_template: dict
+    listener: SearchListener
+    job_template: JobTemplate
     candidates: dict[int, Candidate] = field(default_factory=dict)
     params: dict[int, dict] = field(default_factory=dict)
     promotions: dict[str, dict] = field(default_factory=dict)  # archid -> promotion record
     timings: Timings = field(default_factory=Timings)
+    objectives: tuple[Objective, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.objectives = objectives_for(self.config)
 
     def by_archid(self) -> dict[str, Candidate]:
         """The first finished, non-duplicate candidate of each archid."""
         seen: dict[str, Candidate] = {}
-        for number in sorted(self.candidates):
-            c = self.candidates[number]
+        for c in self.ordered():
             if c.finished and c.state != "duplicate":
                 seen.setdefault(c.archid, c)
         return seen
+
+    def ordered(self) -> list[Candidate]:
+        """Every candidate, in trial order."""
+        return [self.candidates[n] for n in sorted(self.candidates)]
+
+    def job(self, c: Candidate) -> Job:
+        return self.job_template.job(c.trial_number, c.archid, c.arch_json)
 
 
 def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial]:
@@ -106,38 +83,35 @@ def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial
     return running + fresh
 
 
-def _constraints(state: SearchState, c: Candidate) -> dict[str, float]:
-    """Optuna constraints (<= 0 is feasible); a budget of 0 means none."""
-    lat = state.config.latency
-    return {
-        "latency_ms": c.latency_ms - lat.max_latency_ms if lat.max_latency_ms > 0 else 0.0,
-        "num_params": float(c.num_params - lat.max_params) if lat.max_params > 0 else 0.0,
-    }
+def _told(o: Objective, c: Candidate) -> float:
+    """What Optuna is told of one objective: a cheap measure as it is; a trained score at
+    fidelity 0 (nas.search.promotion says why), or `untrained` where there is none."""
+    if o.cheap:
+        return float(getattr(c, o.name))
+    return getattr(c, o.told or o.name) if c.feasible else o.untrained
 
 
 def _tell(state: SearchState, trial: optuna.Trial, c: Candidate) -> None:
-    records.save(trial, c)
+    save_candidate(trial, c)
     state.candidates[c.trial_number] = c
     if c.state == "failed":
         state.study.tell(trial, state=TrialState.FAIL)
         return
-    for key, value in _constraints(state, c).items():
+    for key, value in constraints(state.config, c).items():
         trial.set_constraint(key, value)
-    miou = c.val_miou_f0 if c.feasible else 0.0  # see nas.promotion for why fidelity 0
-    state.study.tell(trial, [miou, c.latency_ms])
+    state.study.tell(trial, [_told(o, c) for o in state.objectives])
 
 
 def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candidate:
-    """Profile and time the untrained network (cheap first); no training runs meanwhile."""
+    """Count and time the untrained network (cheap first); no training runs meanwhile."""
     cfg = state.config
     genome = genome_from_params(trial.params, cfg.space)
     c = Candidate(trial.number, generation, archid(genome), arch_json(genome))
-    torch.manual_seed(0)  # the same weights as `describe --latency` times
-    model = StackedHourglass(genome, cfg.model.num_classes)
-    c.num_params, c.macs = count_params(model), count_macs(model, cfg.model.image_size)
     started = time.perf_counter()
-    latency = measure_model_latency(model, cfg.model.image_size, cfg.latency)
+    measures = measure_cheap(genome, cfg.model.num_classes, cfg.model.image_size, cfg.latency)
     state.timings.latency_seconds += time.perf_counter() - started
+    latency = measures.latency
+    c.num_params, c.macs = measures.num_params, measures.macs
     c.latency_ms, c.latency_p90_ms = latency.latency_ms, latency.latency_p90_ms
     c.latency_iqr_ms = latency.latency_iqr_ms
     state.listener.candidate_started(c, trial.params, latency.as_dict())
@@ -152,13 +126,9 @@ def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candid
     return c
 
 
-def _job(state: SearchState, c: Candidate) -> Job:
-    return Job(
-        trial_number=c.trial_number, archid=c.archid, arch_json=c.arch_json, **state.job_template
-    )
-
-
-def _finish_trained(state: SearchState, trial: optuna.Trial, c: Candidate, outcome) -> None:
+def _finish_trained(
+    state: SearchState, trial: optuna.Trial, c: Candidate, outcome: Outcome
+) -> None:
     if outcome.ok:
         c.state, c.val_miou = "complete", outcome.metrics["val_miou"]
         c.val_miou_f0 = c.val_miou
@@ -186,7 +156,7 @@ def _train(state: SearchState, to_train: dict[int, tuple[optuna.Trial, Candidate
     if not to_train:
         return
     started = time.perf_counter()
-    jobs = [_job(state, c) for _, c in to_train.values()]
+    jobs = [state.job(c) for _, c in to_train.values()]
     for outcome in state.executor.run(jobs):
         trial, c = to_train[outcome.trial_number]
         _finish_trained(state, trial, c, outcome)
@@ -205,7 +175,7 @@ def _tell_duplicate(
         state=kind,
         duplicate_of=original.trial_number,
     )
-    for key in records.METRIC_KEYS:
+    for key in METRIC_KEYS:
         setattr(c, key, getattr(original, key))
     c.model_uri, c.error, c.fidelity = original.model_uri, original.error, original.fidelity
     state.listener.candidate_finished(c, None, original)
@@ -250,7 +220,7 @@ def run_generation(state: SearchState, generation: int) -> None:
         except Exception as err:  # noqa: BLE001 - e.g. a genome that shrinks to 0 channels
             _fail_unmeasured(state, trial, generation, genome_id, err)
             continue
-        if any(v > 0 for v in _constraints(state, c).values()):
+        if any(v > 0 for v in constraints(state.config, c).values()):
             c.state = "infeasible"
             log.info("trial %d %s is over budget: not trained", c.trial_number, c.archid[:8])
             state.listener.candidate_finished(c)
@@ -264,7 +234,7 @@ def run_generation(state: SearchState, generation: int) -> None:
     promote(state, generation)
 
 
-def _promoted(state: SearchState, c: Candidate, generation: int, outcome) -> None:
+def _promoted(state: SearchState, c: Candidate, generation: int, outcome: Outcome) -> None:
     """Log a promotion's outcome, keep it in the study, and let its score stand for `c`."""
     record = {
         "fidelity": promotion.PROMOTED,
@@ -300,12 +270,12 @@ def promote(state: SearchState, generation: int) -> None:
     cfg = state.config.promotion
     if not cfg.enabled:
         return
-    chosen = promotion.choose(_ordered(state), set(state.promotions), cfg)
+    chosen = promotion.choose(state.ordered(), set(state.promotions), cfg, state.objectives)
     if not chosen:
         return
     started = time.perf_counter()
-    training = promotion.promotion_training(state.job_template["training"], cfg)
-    jobs = [dataclasses.replace(_job(state, c), training=training) for c in chosen]
+    training = promotion.promotion_training(state.job_template.training, cfg)
+    jobs = [dataclasses.replace(state.job(c), training=training) for c in chosen]
     by_trial = {c.trial_number: c for c in chosen}
     for outcome in state.executor.run(jobs):
         _promoted(state, by_trial[outcome.trial_number], generation, outcome)
@@ -317,7 +287,7 @@ def load_finished(state: SearchState) -> None:
     them again)."""
     state.promotions = promotion.load_records(state.study)
     for trial in state.study.get_trials(deepcopy=False):
-        c = records.load(trial)
+        c = load_candidate(trial)
         state.params[trial.number] = trial.params
         if c is not None and trial.state != TrialState.RUNNING:
             state.candidates[trial.number] = c
@@ -325,16 +295,16 @@ def load_finished(state: SearchState) -> None:
                 promotion.apply_record(c, state.promotions[c.archid])
 
 
-def run_search(state: SearchState) -> list[Candidate]:
+def run_generations(state: SearchState) -> list[Candidate]:
     """Run (or continue) all generations; returns every candidate."""
     load_finished(state)
     for generation in range(state.config.search.generations):
         run_generation(state, generation)
-        so_far = [c for c in _ordered(state) if c.generation <= generation]
+        so_far = [c for c in state.ordered() if c.generation <= generation]
         state.listener.generation_finished(generation, so_far, state.params)
-    done = _ordered(state)
+    done = state.ordered()
     if not any(c.state == "complete" for c in done):
-        counts = {s: sum(c.state == s for c in done) for s in records.STATES}
+        counts = {s: sum(c.state == s for c in done) for s in STATES}
         raise SearchError(
             f"no candidate was trained successfully ({counts['failed']} failed, "
             f"{counts['infeasible']} over the latency/parameter budget, "
@@ -342,26 +312,3 @@ def run_search(state: SearchState) -> list[Candidate]:
             "latency.max_params, or look at the failed child runs' 'nas.error' tag."
         )
     return done
-
-
-def _ordered(state: SearchState) -> list[Candidate]:
-    return [state.candidates[n] for n in sorted(state.candidates)]
-
-
-def check_search_config(config: Config) -> None:
-    """Refuse settings that cannot run before anything is created."""
-    s = config.search
-    if s.population_size < 2 or s.generations < 1:
-        raise SearchError(
-            f"search.population_size = {s.population_size} and search.generations"
-            f" = {s.generations}: expected at least 2 and 1."
-        )
-    divisor = max(config.space.stem_strides) * 2 ** (config.space.num_blocks - 1)
-    if config.model.image_size % divisor:
-        raise SearchError(
-            f"model.image_size = {config.model.image_size} cannot be divided by every network of "
-            f"the space: with stem strides {list(config.space.stem_strides)} and "
-            f"{config.space.num_blocks} blocks it must be a multiple of {divisor}."
-        )
-    if not math.isfinite(s.hv_ref_latency_ms) or s.hv_ref_latency_ms <= 0:
-        raise SearchError("search.hv_ref_latency_ms must be a positive number of milliseconds.")

@@ -1,63 +1,137 @@
-"""Pareto front of (mIoU up, latency down), its hypervolume, and the knee point."""
+"""Pareto front, exact hypervolume and knee point under any number of objectives.
+
+Points are any objects with the objectives' attributes (Candidates, say). Internally each point
+is a cost vector in the axis order of `objectives.axes` (cheap objectives first, e.g. latency
+then mIoU), with maximised objectives negated, so that lower is better on every axis.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from typing import Any, TypeVar
+
+from nas.evaluation.objectives import DEFAULT_OBJECTIVES, Objective, axes
+
+S = TypeVar("S")
+Costs = tuple[float, ...]
 
 
-class Scored(Protocol):
-    val_miou: float
-    latency_ms: float
+def costs(point: Any, objectives: Sequence[Objective] = DEFAULT_OBJECTIVES) -> Costs:
+    """The point's cost vector: sign * value per axis."""
+    return tuple(o.sign * getattr(point, o.name) for o in axes(objectives))
 
 
-S = TypeVar("S", bound=Scored)
+def dominates_costs(a: Costs, b: Costs) -> bool:
+    """Cost vector a is no worse than b on every axis and better on one."""
+    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
 
 
-def dominates(a: Scored, b: Scored) -> bool:
-    """a is at least as good in both objectives and better in one."""
-    no_worse = a.val_miou >= b.val_miou and a.latency_ms <= b.latency_ms
-    return no_worse and (a.val_miou > b.val_miou or a.latency_ms < b.latency_ms)
+def dominates(a: Any, b: Any, objectives: Sequence[Objective] = DEFAULT_OBJECTIVES) -> bool:
+    """a is at least as good as b in every objective and better in one."""
+    return dominates_costs(costs(a, objectives), costs(b, objectives))
 
 
-def pareto_front(points: Sequence[S]) -> list[S]:
-    """The non-dominated points, sorted by latency; of equal points the first is kept."""
-    front: list[S] = []
-    for p in points:
-        if any(dominates(q, p) for q in points):
+def pareto_front(
+    points: Sequence[S], objectives: Sequence[Objective] = DEFAULT_OBJECTIVES
+) -> list[S]:
+    """The non-dominated points sorted by cost vector (for the default objectives: by latency);
+    of equal points the first is kept."""
+    scored = [(costs(p, objectives), p) for p in points]
+    front: list[tuple[Costs, S]] = []
+    for mine, p in scored:
+        if any(dominates_costs(other, mine) for other, _ in scored):
             continue
-        if any(q.val_miou == p.val_miou and q.latency_ms == p.latency_ms for q in front):
+        if any(kept == mine for kept, _ in front):
             continue
-        front.append(p)
-    return sorted(front, key=lambda p: (p.latency_ms, -p.val_miou))
+        front.append((mine, p))
+    return [p for _, p in sorted(front, key=lambda item: item[0])]
 
 
-def hypervolume(points: Sequence[Scored], ref_latency_ms: float, ref_miou: float) -> float:
-    """Area dominated by the points and bounded by the reference point (latency, mIoU):
-    ms x mIoU. Points beyond the reference contribute nothing."""
-    inside = [
-        p for p in pareto_front(points) if p.latency_ms < ref_latency_ms and p.val_miou > ref_miou
-    ]
-    area = 0.0
-    for i, p in enumerate(inside):  # sorted by latency, so mIoU rises along the front
-        right = inside[i + 1].latency_ms if i + 1 < len(inside) else ref_latency_ms
-        area += (right - p.latency_ms) * (p.val_miou - ref_miou)
-    return area
+def _volume(points: list[Costs], ref: Costs) -> float:
+    """Volume dominated by cost vectors that all lie below `ref`: slices along the first axis,
+    each holding the (N-1)-dimensional volume of the points to its left."""
+    if len(ref) == 1:
+        return ref[0] - min(p[0] for p in points)
+    points = sorted(points)
+    volume = 0.0
+    for i, p in enumerate(points):
+        right = points[i + 1][0] if i + 1 < len(points) else ref[0]
+        if right > p[0]:
+            volume += (right - p[0]) * _volume([q[1:] for q in points[: i + 1]], ref[1:])
+    return volume
 
 
-def knee(front: Sequence[S]) -> S:
-    """The front point farthest from the line joining its two ends, both axes scaled to [0, 1]."""
+def hypervolume(
+    points: Sequence[Any], *reference: float, objectives: Sequence[Objective] = DEFAULT_OBJECTIVES
+) -> float:
+    """Volume dominated by the points and bounded by the reference point, given one value per
+    axis (for the default objectives: latency ms, then mIoU; the product of their units).
+    Points beyond the reference in any objective contribute nothing."""
+    ref = tuple(o.sign * r for o, r in zip(axes(objectives), reference, strict=True))
+    inside = [costs(p, objectives) for p in pareto_front(points, objectives)]
+    inside = [c for c in inside if all(x < r for x, r in zip(c, ref, strict=True))]
+    return _volume(inside, ref) if inside else 0.0
+
+
+def best(points: Sequence[S], objective: Objective) -> S:
+    """The first point with the best value of one objective."""
+    return min(points, key=lambda p: objective.sign * getattr(p, objective.name))
+
+
+def _value_per_cost(point: Any, objectives: Sequence[Objective]) -> float:
+    """The product of the maximised values over that of the minimised ones (mIoU per ms)."""
+    gain, cost = 1.0, 1.0
+    for o in axes(objectives):
+        if o.sign < 0:
+            gain *= getattr(point, o.name)
+        else:
+            cost *= getattr(point, o.name)
+    return gain / max(cost, 1e-9)
+
+
+def _det(rows: list[list[float]]) -> float:
+    """Determinant by expansion along the first row (the matrices here are tiny)."""
+    if len(rows) == 1:
+        return rows[0][0]
+    return sum(
+        (-1) ** j * rows[0][j] * _det([row[:j] + row[j + 1 :] for row in rows[1:]])
+        for j in range(len(rows))
+    )
+
+
+def knee(front: Sequence[S], objectives: Sequence[Objective] = DEFAULT_OBJECTIVES) -> S:
+    """The front point farthest from the hyperplane through the best point of each objective
+    (two objectives: the line joining the front's ends), every axis scaled to [0, 1]; where
+    those best points do not span a hyperplane, the point nearest the ideal one. With two points
+    or fewer: the best value per cost (mIoU per ms)."""
     if len(front) <= 2:
-        return max(front, key=lambda p: p.val_miou / max(p.latency_ms, 1e-9))
-    lat = [p.latency_ms for p in front]
-    iou = [p.val_miou for p in front]
-    span_lat, span_iou = (max(lat) - min(lat)) or 1.0, (max(iou) - min(iou)) or 1.0
-    xs = [(v - min(lat)) / span_lat for v in lat]
-    ys = [(v - min(iou)) / span_iou for v in iou]
-    (x0, y0), (x1, y1) = (xs[0], ys[0]), (xs[-1], ys[-1])
-    norm = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 or 1.0
-    distance = [
-        abs((y1 - y0) * x - (x1 - x0) * y + x1 * y0 - y1 * x0) / norm
-        for x, y in zip(xs, ys, strict=True)
+        return max(front, key=lambda p: _value_per_cost(p, objectives))
+    order = axes(objectives)
+    columns = [[getattr(p, o.name) for p in front] for o in order]
+    scaled = list(zip(*(_scale(column) for column in columns), strict=True))
+    ends = [
+        scaled[min(range(len(front)), key=lambda i: o.sign * c[i])]
+        for o, c in zip(order, columns, strict=True)
     ]
+    edges = [[x - x0 for x, x0 in zip(end, ends[0], strict=True)] for end in ends[1:]]
+    normal = [(-1) ** j * _det([e[:j] + e[j + 1 :] for e in edges]) for j in range(len(order))]
+    norm = sum(n * n for n in normal) ** 0.5
+    if norm == 0:
+        ideal = [0.0 if o.sign > 0 else 1.0 for o in order]
+        distance = [-_distance(p, ideal) for p in scaled]
+    else:
+        distance = [
+            abs(sum(n * (x - x0) for n, x, x0 in zip(normal, p, ends[0], strict=True))) / norm
+            for p in scaled
+        ]
     return front[max(range(len(front)), key=distance.__getitem__)]
+
+
+def _scale(values: list[float]) -> list[float]:
+    """Values mapped to [0, 1] by their range (a constant column maps to 0)."""
+    low, span = min(values), (max(values) - min(values)) or 1.0
+    return [(v - low) / span for v in values]
+
+
+def _distance(a: Sequence[float], b: Sequence[float]) -> float:
+    return sum((x - y) ** 2 for x, y in zip(a, b, strict=True)) ** 0.5

@@ -20,7 +20,9 @@ import optuna
 import pandas as pd
 
 from nas.config import PromotionConfig, TrainingConfig
+from nas.evaluation.objectives import DEFAULT_OBJECTIVES, Objective, axes
 from nas.search.candidates import Candidate, unique_trained
+from nas.search.pareto import Costs, dominates_costs
 
 PROMOTED = 1  # the fidelity level of a promoted score; 0 is the partial training
 ATTR_PREFIX = "promotion:"
@@ -38,32 +40,45 @@ def promotion_training(partial: TrainingConfig, cfg: PromotionConfig) -> Trainin
     )
 
 
-def _dominated(c: Candidate, others: Sequence[Candidate], slack: float) -> bool:
-    """Whether another candidate beats `c`'s partial score raised by `slack` at no more latency."""
-    miou = c.val_miou_f0 + slack
-    return any(
-        o.val_miou_f0 >= miou
-        and o.latency_ms <= c.latency_ms
-        and (o.val_miou_f0 > miou or o.latency_ms < c.latency_ms)
-        for o in others
+def _partial_costs(c: Candidate, objectives: Sequence[Objective], slack: float) -> Costs:
+    """c's cost vector (nas.search.pareto) with each trained objective at its partial-training
+    (fidelity-0) value, improved by `slack`."""
+    return tuple(
+        o.sign * getattr(c, o.name) if o.cheap else o.sign * getattr(c, o.told or o.name) - slack
+        for o in axes(objectives)
     )
 
 
-def near_front(candidates: Sequence[Candidate], slack: float) -> list[Candidate]:
+def near_front(
+    candidates: Sequence[Candidate],
+    slack: float,
+    objectives: Sequence[Objective] = DEFAULT_OBJECTIVES,
+) -> list[Candidate]:
     """Trained candidates that no other dominates by partial score once `slack` mIoU is added to
     theirs (slack 0: the partial-training Pareto front itself)."""
-    pool = [c for c in unique_trained(list(candidates)) if math.isfinite(c.val_miou_f0)]
-    return [c for c in pool if not _dominated(c, pool, slack)]
+    scored = [(_partial_costs(c, objectives, 0.0), c) for c in unique_trained(list(candidates))]
+    pool = [(costs, c) for costs, c in scored if all(math.isfinite(x) for x in costs)]
+    raised = [(_partial_costs(c, objectives, slack), c) for _, c in pool]
+    return [c for mine, c in raised if not any(dominates_costs(o, mine) for o, _ in pool)]
 
 
 def choose(
-    candidates: Sequence[Candidate], done: set[str], cfg: PromotionConfig
+    candidates: Sequence[Candidate],
+    done: set[str],
+    cfg: PromotionConfig,
+    objectives: Sequence[Objective] = DEFAULT_OBJECTIVES,
 ) -> list[Candidate]:
     """The candidates to promote now: near the front and not promoted (or tried) before; with a
     cap, those on the front itself first, then by partial score."""
-    chosen = [c for c in near_front(candidates, cfg.miou_slack) if c.archid not in done]
-    on_front = {c.archid for c in near_front(candidates, 0.0)}
-    chosen.sort(key=lambda c: (c.archid not in on_front, -c.val_miou_f0, c.trial_number))
+    chosen = [c for c in near_front(candidates, cfg.miou_slack, objectives) if c.archid not in done]
+    on_front = {c.archid for c in near_front(candidates, 0.0, objectives)}
+    trained = [i for i, o in enumerate(axes(objectives)) if not o.cheap]
+
+    def order(c: Candidate) -> tuple:
+        partial = _partial_costs(c, objectives, 0.0)
+        return (c.archid not in on_front, [partial[i] for i in trained], c.trial_number)
+
+    chosen.sort(key=order)
     return chosen[: cfg.max_per_generation] if cfg.max_per_generation > 0 else chosen
 
 

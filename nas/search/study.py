@@ -1,4 +1,5 @@
-"""The Optuna study behind a search: NSGA-II sampler, durable storage, and resume checks."""
+"""The Optuna study behind a search: the sampler, durable storage, the objectives' directions,
+and the checks that let a study be resumed."""
 
 from __future__ import annotations
 
@@ -12,17 +13,15 @@ from optuna.samplers import BaseSampler, NSGAIIISampler, NSGAIISampler, RandomSa
 
 from nas.config import Config
 from nas.errors import UserError
-
-DIRECTIONS = ["maximize", "minimize"]  # val_miou, latency_ms
-OBJECTIVES = ["val_miou", "latency_ms"]
+from nas.evaluation.objectives import objectives_for
+from nas.paths import sqlite_file
 
 
 def default_storage(tracking_uri: str) -> str:
     """Next to a SQLite MLflow store (optuna.db in the same folder), else ./optuna.db."""
-    prefix = "sqlite:///"
-    if tracking_uri.startswith(prefix):
-        return f"{prefix}{Path(tracking_uri[len(prefix) :]).resolve().parent / 'optuna.db'}"
-    return f"{prefix}{Path('optuna.db').resolve()}"
+    store = sqlite_file(tracking_uri)
+    folder = store.parent if store is not None else Path.cwd()
+    return f"sqlite:///{folder / 'optuna.db'}"
 
 
 def make_sampler(config: Config) -> BaseSampler:
@@ -65,7 +64,7 @@ def open_study(config: Config, storage: str) -> optuna.Study:
             study_name=name,
             storage=storage,
             sampler=make_sampler(config),
-            directions=DIRECTIONS,
+            directions=[o.direction for o in objectives_for(config)],
             load_if_exists=True,
         )
     except Exception as err:  # noqa: BLE001 - storage URLs fail in many library-specific ways
@@ -74,15 +73,30 @@ def open_study(config: Config, storage: str) -> optuna.Study:
             f"({type(err).__name__}: {err}). Expected an SQLAlchemy URL such as "
             "sqlite:///optuna.db or postgresql://user:pass@host/db."
         ) from None
+    _check_or_mark(study, config, storage)
+    return study
+
+
+def _check_or_mark(study: optuna.Study, config: Config, storage: str) -> None:
+    """Mark a new study with its space and objectives; refuse to resume one made for others."""
     signature = _space_signature(config)
+    names = [o.name for o in objectives_for(config)]
     stored = study.user_attrs.get("space_signature")
     if stored is None:
         study.set_user_attr("space_signature", signature)
-        study.set_user_attr("objectives", OBJECTIVES)
-    elif stored != signature:
+        study.set_user_attr("objectives", names)
+        with warnings.catch_warnings():  # marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
+        return
+    where = f"study '{config.search.study_name}' in {storage} was created for"
+    if stored != signature:
         raise UserError(
-            f"study '{name}' in {storage} was created for another search space, image size or "
-            "class count, so its trials cannot be continued. Pass a new "
-            "search.study_name (or restore the original space settings) to go on."
+            f"{where} another search space, image size or class count, so its trials cannot be "
+            "continued. Pass a new search.study_name (or restore the original space settings)."
         )
-    return study
+    if study.user_attrs.get("objectives") != names:
+        raise UserError(
+            f"{where} the objectives {study.user_attrs.get('objectives')}, not {names}. Pass a "
+            "new search.study_name (or restore search.objectives) to go on."
+        )

@@ -20,6 +20,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
 from nas.evaluation.tensor_names import INPUT_NAME, OUTPUT_NAME
+from nas.paths import sqlite_file
 
 TAG_STUDY = "nas.study"
 TAG_KIND = "nas.kind"
@@ -36,9 +37,8 @@ def init_experiment(name: str) -> str:
     With a SQLite store, a new experiment keeps its artifacts in mlruns/ beside the database
     (MLflow's own default is ./mlruns under whatever folder the command runs in)."""
     if mlflow.get_experiment_by_name(name) is None:
-        uri, location = tracking_uri(), None
-        if uri.startswith("sqlite:///"):
-            location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns").as_uri()
+        store = sqlite_file(tracking_uri())
+        location = (store.parent / "mlruns").as_uri() if store is not None else None
         mlflow.create_experiment(name, artifact_location=location)
     return mlflow.set_experiment(name).experiment_id
 

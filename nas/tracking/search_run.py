@@ -15,12 +15,15 @@ from mlflow.entities import RunStatus
 
 from nas.config import Config
 from nas.data.format import LABELS
+from nas.evaluation.job import Outcome
+from nas.evaluation.objectives import objectives_for, reference_point
 from nas.search.candidates import Candidate, front_pool
-from nas.search.pareto import hypervolume, pareto_front
+from nas.search.pareto import best, hypervolume, pareto_front
 from nas.search.promotion import rank_correlation
 from nas.tracking import runs
+from nas.tracking.plots import write_plots
 from nas.tracking.registry import register_front
-from nas.tracking.report import state_table, write_generation_files, write_plots
+from nas.tracking.report import state_table, write_generation_files
 from nas.tracking.runs import TAG_ARCHID, TAG_KIND, TAG_STUDY
 
 log = logging.getLogger(__name__)
@@ -46,13 +49,15 @@ def closest_parents(candidates: Sequence[Candidate], params: dict[int, dict]) ->
 
 
 class SearchTracker:
-    """Implements search.Listener on MLflow; only the driver process uses it."""
+    """The search's events (nas.search.events.SearchListener) recorded in MLflow, and its front
+    registered at the end; only the driver process uses it."""
 
     def __init__(self, config: Config, experiment_id: str, parent_run_id: str, output_dir: Path):
         self.client = MlflowClient()
         self.config, self.experiment_id = config, experiment_id
         self.parent_run_id, self.output_dir = parent_run_id, output_dir
         self.study = config.search.study_name
+        self.objectives = objectives_for(config)
         self.fronts: list[list[Candidate]] = []
         self.start_time = runs.now()
 
@@ -87,7 +92,7 @@ class SearchTracker:
         self.client.log_text(c.run_id, c.arch_json, f"{c.archid}.json")
 
     def candidate_finished(
-        self, c: Candidate, outcome=None, original: Candidate | None = None
+        self, c: Candidate, outcome: Outcome | None = None, original: Candidate | None = None
     ) -> None:
         if c.state == "duplicate" or original is not None:
             return self._log_duplicate(c, original)
@@ -103,7 +108,7 @@ class SearchTracker:
         self.client.set_terminated(c.run_id, FINISHED)
         return None
 
-    def _log_trained(self, c: Candidate, outcome, fidelity: int = 0) -> str:
+    def _log_trained(self, c: Candidate, outcome: Outcome, fidelity: int = 0) -> str:
         """Metrics at step = fidelity and the trained ONNX model; returns the model's URI."""
         names = LABELS[: len(outcome.per_class_iou)]
         per_class = {f"val_iou_{n}": v for n, v in zip(names, outcome.per_class_iou, strict=True)}
@@ -116,7 +121,7 @@ class SearchTracker:
             )
         return c.model_uri
 
-    def candidate_promoted(self, c: Candidate, fidelity: int, outcome) -> str:
+    def candidate_promoted(self, c: Candidate, fidelity: int, outcome: Outcome) -> str:
         """The promoted training's metrics at step `fidelity` on the candidate's run, its model,
         and `nas.fidelity` (the fidelity whose score stands for the candidate)."""
         if not outcome.ok:
@@ -148,20 +153,14 @@ class SearchTracker:
     def generation_finished(
         self, generation: int, candidates: list[Candidate], params: dict[int, dict]
     ) -> None:
-        front = pareto_front(front_pool(candidates))
+        front = pareto_front(front_pool(candidates), self.objectives)
         self.fronts.append(front)
-        s = self.config.search
+        metrics = self._front_metrics(front)
         promoted = [c for c in candidates if c.state == "complete" and c.fidelity > 0]
-        metrics = {
-            "hypervolume": hypervolume(front, s.hv_ref_latency_ms, s.hv_ref_miou),
-            "front_size": len(front),
-            "best_miou": max((c.val_miou for c in front), default=math.nan),
-            "lowest_latency_ms": min((c.latency_ms for c in front), default=math.nan),
-            "num_promoted": len(promoted),
-            "proxy_spearman": rank_correlation(
-                [c.val_miou_f0 for c in promoted], [c.val_miou for c in promoted]
-            ),
-        }
+        metrics["num_promoted"] = len(promoted)
+        metrics["proxy_spearman"] = rank_correlation(
+            [c.val_miou_f0 for c in promoted], [c.val_miou for c in promoted]
+        )
         for state in ("complete", "infeasible", "failed", "duplicate"):
             metrics[f"num_{state}"] = sum(c.state == state for c in candidates)
         runs.log_metrics(self.client, self.parent_run_id, metrics, step=generation)
@@ -170,17 +169,29 @@ class SearchTracker:
             generation,
             len(front),
             metrics["hypervolume"],
-            metrics["best_miou"],
+            metrics.get("best_miou", math.nan),
         )
         hours = (runs.now() - self.start_time) / 3600
         table = state_table(candidates, front, closest_parents(candidates, params), hours)
         paths = write_generation_files(self.output_dir, generation, table, front)
-        paths += write_plots(self.output_dir, candidates, self.fronts)
+        paths += write_plots(self.output_dir, candidates, self.fronts, self.objectives)
         runs.log_files(self.client, self.parent_run_id, paths)
 
-    def finalize(self, candidates: list[Candidate]) -> dict[str, Any]:
-        """Tag front membership on every candidate run, register the front, set aliases."""
-        front = pareto_front(front_pool(candidates))
+    def _front_metrics(self, front: list[Candidate]) -> dict[str, float]:
+        """The front's hypervolume and size, and its best value of each objective."""
+        reference = reference_point(self.config, self.objectives)
+        metrics = {
+            "hypervolume": hypervolume(front, *reference, objectives=self.objectives),
+            "front_size": len(front),
+        }
+        for o in self.objectives:
+            metrics[o.front_metric] = getattr(best(front, o), o.name) if front else math.nan
+        return metrics
+
+    def register(self, candidates: list[Candidate]) -> dict[str, Any]:
+        """At the end: tag front membership on every candidate run, register the front, set
+        the aliases."""
+        front = pareto_front(front_pool(candidates), self.objectives)
         front_ids = {c.archid for c in front}
         for c in candidates:
             if c.run_id:

@@ -1,0 +1,108 @@
+"""The objectives table: every quantity a search can optimise, declared once. The study's
+directions, the Pareto front and its hypervolume, the registry aliases, the parent run's metrics,
+the CSV files and the plots all read it; `search.objectives` picks which entries a search uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nas.config import Config, flatten_config
+from nas.errors import UserError
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective. `name` is also the Candidate attribute, the MLflow metric and the CSV
+    column; a cheap one is measured on the untrained network, the others need a training."""
+
+    name: str
+    direction: str  # "maximize" or "minimize"
+    cheap: bool
+    alias: str  # the registry alias of the front member best at it
+    front_metric: str  # the parent run's metric: the front's best value, per generation
+    label: str  # axis label of the plots
+    hv_ref_keys: tuple[str, ...]  # the hypervolume reference: the first key set (non-zero)...
+    budget_key: str = ""  # config key of a budget: candidates over it are not trained (0: none)
+    told: str = ""  # the Candidate attribute Optuna is told, where it is not `name`
+    untrained: float = 0.0  # what Optuna is told of an untrained candidate (expensive ones)
+
+    @property
+    def sign(self) -> int:
+        """+1 where lower is better, -1 where higher is: sign * value is a cost."""
+        return 1 if self.direction == "minimize" else -1
+
+
+_TABLE = (
+    # Optuna is told the partial training's (fidelity-0) score: nas.search.promotion says why
+    Objective("val_miou", "maximize", cheap=False, alias="pareto-best-iou",
+              front_metric="best_miou", label="validation mIoU after partial training",
+              hv_ref_keys=("search.hv_ref_miou",), told="val_miou_f0"),
+    Objective("latency_ms", "minimize", cheap=True, alias="pareto-fastest",
+              front_metric="lowest_latency_ms", budget_key="latency.max_latency_ms",
+              label="ONNX Runtime CPU latency (ms, median)",
+              hv_ref_keys=("search.hv_ref_latency_ms",)),
+    Objective("num_params", "minimize", cheap=True, alias="pareto-smallest",
+              front_metric="lowest_num_params", label="parameters",
+              hv_ref_keys=("latency.max_params", "search.hv_ref_num_params"),
+              budget_key="latency.max_params"),
+    Objective("macs", "minimize", cheap=True, alias="pareto-fewest-macs",
+              label="multiply-accumulates per image", front_metric="lowest_macs",
+              hv_ref_keys=("search.hv_ref_macs",)),
+)  # fmt: skip
+OBJECTIVES: dict[str, Objective] = {o.name: o for o in _TABLE}
+KNEE_ALIAS = "pareto-knee"  # the front member farthest from the line (plane) through its ends
+
+
+def objectives_for(config: Config) -> tuple[Objective, ...]:
+    """The objectives `search.objectives` names, in its order (Optuna's values follow it)."""
+    names = config.search.objectives
+    unknown = [name for name in names if name not in OBJECTIVES]
+    if unknown or len(set(names)) != len(names) or len(names) < 2:
+        raise UserError(
+            f"search.objectives = {list(names)}: expected two or more different names of "
+            f"{list(OBJECTIVES)} (nas/evaluation/objectives.py)."
+        )
+    return tuple(OBJECTIVES[name] for name in names)
+
+
+DEFAULT_OBJECTIVES = objectives_for(Config())
+
+
+def axes(objectives: Sequence[Objective]) -> tuple[Objective, ...]:
+    """The objectives in the order of a front's axes: the cheap ones first (the plots' x axes,
+    and the order a front is sorted in), then those that need training."""
+    return tuple(sorted(objectives, key=lambda o: not o.cheap))
+
+
+def _setting(config: Config, key: str) -> Any:
+    return flatten_config(config)[key]
+
+
+def reference_settings(
+    config: Config, objectives: Sequence[Objective]
+) -> list[tuple[Objective, str, float]]:
+    """Per axis (see `axes`): the objective, the config key its hypervolume reference comes
+    from (the first of `hv_ref_keys` that is set, i.e. non-zero, else the last) and its value."""
+    settings = []
+    for o in axes(objectives):
+        key = next((k for k in o.hv_ref_keys if _setting(config, k)), o.hv_ref_keys[-1])
+        settings.append((o, key, float(_setting(config, key))))
+    return settings
+
+
+def reference_point(config: Config, objectives: Sequence[Objective]) -> tuple[float, ...]:
+    """The hypervolume reference point, one value per axis."""
+    return tuple(value for _, _, value in reference_settings(config, objectives))
+
+
+def constraints(config: Config, measured: Any) -> dict[str, float]:
+    """Optuna constraints (<= 0 is feasible) of every budgeted objective, whether or not the
+    search optimises it: how far `measured` is over the budget; a budget of 0 means none."""
+    out = {}
+    for o in _TABLE:
+        if o.budget_key:
+            budget = _setting(config, o.budget_key)
+            out[o.name] = float(getattr(measured, o.name) - budget) if budget > 0 else 0.0
+    return out
