@@ -29,14 +29,14 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
     )
     parser.add_argument("--output-dir", default="outputs/search", help="where files are written")
     parser.add_argument(
-        "--gpus-per-job", default="", help="GPU share per training (0.5: two per GPU)"
+        "--gpus-per-job", default="", help="GPU share per training (search.gpus_per_job)"
     )
     parser.add_argument(
         "--serial-training",
         default="",
         help="true: train candidates one at a time in this process (search.executor=serial)",
     )
-    parser.add_argument("--seed", default="", help="sampler seed")
+    parser.add_argument("--seed", default="", help="sampler seed (search.seed)")
     args, rest = parser.parse_known_args(argv)
     named = {
         "data.dataset_dir": args.dataset_dir,

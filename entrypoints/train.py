@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 from entrypoints.cli import named_overrides, run_main, setup_logging
-from nas.commands.train import train_final
-from nas.config import ConfigError, load_config
+from nas.commands.train import run
+from nas.config import Config, ConfigError, load_config
+
+DEFAULTS = Config()
+FINAL = DEFAULTS.final_training  # the final_training.* keys
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, str]]:
@@ -29,11 +32,17 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
         help="Face Synthetics folder; empty: the built-in synthetic faces",
     )
     parser.add_argument("--output-dir", default="outputs/train", help="where files are written")
-    parser.add_argument("--epochs", default="", help="training epochs (default 30)")
-    parser.add_argument("--batch-size", default="", help="batch size (default 16)")
-    parser.add_argument("--lr", default="", help="Adam learning rate (default 2e-4)")
-    parser.add_argument("--seed", default="", help="seed of weights and batch order")
-    parser.add_argument("--registered-model", default="", help="Model Registry name")
+    parser.add_argument("--epochs", default="", help=f"training epochs (default {FINAL.epochs:g})")
+    parser.add_argument("--batch-size", default="", help=f"batch size (default {FINAL.batch_size})")
+    parser.add_argument("--lr", default="", help=f"Adam learning rate (default {FINAL.lr:g})")
+    parser.add_argument(
+        "--seed", default="", help=f"seed of weights and batch order (default {FINAL.seed})"
+    )
+    parser.add_argument(
+        "--registered-model",
+        default="",
+        help=f"Model Registry name (default {DEFAULTS.tracking.trained_model})",
+    )
     args, rest = parser.parse_known_args(argv)
     named = {
         "data.dataset_dir": args.dataset_dir,
@@ -52,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.config and not Path(args.config).is_file():
         raise ConfigError(f"config {args.config} does not exist; expected a YAML file.")
     config = load_config([args.config] if args.config else [], overrides)
-    summary = train_final(config, args.arch, Path(args.output_dir))
+    summary = run(config, args.arch, Path(args.output_dir))
     print(
         f"trained {summary['archid']}: val mIoU {summary['val_miou']:.4f}, test mIoU "
         f"{summary['test_miou']:.4f}, {summary['latency_ms']:.3f} ms; registered as "

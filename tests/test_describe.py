@@ -49,3 +49,10 @@ def test_describe_latency_json(capsys) -> None:
     info = json.loads(capsys.readouterr().out)
     assert 0 < info["latency_ms"] <= info["latency_p90_ms"]
     assert info["latency_threads"] == 1 and info["latency_runs"] >= 30
+
+
+def test_describe_reads_its_defaults_from_the_config(capsys) -> None:
+    tiny = ROOT / "tests" / "data" / "tiny.yaml"
+    assert main([str(PUBLISHED[0]), "--config", str(tiny), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["image_size"], info["num_classes"]) == (64, 19)  # tiny.yaml's, the default's

@@ -13,13 +13,12 @@ from torch import nn
 from nas.config import TrainingConfig
 from nas.data.batches import iterate_batches, prefetch
 from nas.data.face_synthetics import Split, Splits
-from nas.evaluation.metrics import confusion_matrix, iou_from_confusion
+from nas.evaluation.devices import select_device
+from nas.evaluation.metrics import confusion_matrix, iou_from_confusion, score_split
 from nas.evaluation.training import (
     TrainingDiverged,
-    evaluate,
     plan_steps,
-    select_device,
-    train_full,
+    train_final,
     train_partial,
     validation_steps,
 )
@@ -126,7 +125,7 @@ def test_max_steps_is_respected(splits: Splits) -> None:
 
 def test_training_learns_easy_pattern(splits: Splits) -> None:
     model = _tiny_net()
-    before = evaluate(model, splits.val, NUM_CLASSES, 4, CPU)
+    before = score_split(model, splits.val, NUM_CLASSES, 4, CPU)
     result = train_partial(model, splits, dataclasses.replace(FAST, epochs=8.0), NUM_CLASSES)
     labels = torch.from_numpy(splits.val.labels).long()
     majority, _ = iou_from_confusion(
@@ -160,7 +159,7 @@ def test_full_training_validates_checkpoints_and_decays_lr(splits: Splits, tmp_p
     rows: list[dict] = []
     checkpoint = tmp_path / "ckpt" / "best.pt"
     model = _tiny_net()
-    result = train_full(
+    result = train_final(
         model,
         splits,
         cfg,
@@ -179,6 +178,6 @@ def test_full_training_validates_checkpoints_and_decays_lr(splits: Splits, tmp_p
     assert result.best_step == best["step"] and result.val_loss == pytest.approx(best["val_loss"])
     reloaded = _tiny_net(seed=5)
     reloaded.load_state_dict(torch.load(checkpoint))
-    test = evaluate(reloaded, splits.test, NUM_CLASSES, 4, CPU)
+    test = score_split(reloaded, splits.test, NUM_CLASSES, 4, CPU)
     assert result.test_miou == test.miou and result.test_per_class_iou == test.per_class_iou
     assert result.steps == 12 and 0 < result.test_miou <= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -38,63 +39,36 @@ def count_macs(model: nn.Module, image_size: int) -> int:
     return total
 
 
+def _row(
+    hourglass: int | None, block: str, in_ch: int, out_ch: int, ops: Sequence[str], stride: int = 1
+) -> dict[str, Any]:
+    """One row of `block_table`."""
+    return {
+        "hourglass": hourglass,
+        "block": block,
+        "in_ch": in_ch,
+        "out_ch": out_ch,
+        "ops": list(ops),
+        "stride": stride,
+    }
+
+
 def block_table(genome: Genome) -> list[dict[str, Any]]:
     """One row per active block: hourglass, kind, index, input -> output channels, ops."""
-    rows = [
-        {
-            "hourglass": None,
-            "block": "stem",
-            "in_ch": 3,
-            "out_ch": genome.base_ch,
-            "ops": ["conv3x3"],
-            "stride": genome.stem_stride,
-        }
-    ]
+    rows = [_row(None, "stem", 3, genome.base_ch, ["conv3x3"], genome.stem_stride)]
     for h, hg in enumerate(genome.active_hourglasses):
         chs = block_channels(genome.base_ch, hg)
-        for i, b in enumerate(hg.down):
-            rows.append(
-                {
-                    "hourglass": h,
-                    "block": f"down{i}",
-                    "in_ch": chs[i],
-                    "out_ch": chs[i + 1],
-                    "ops": list(b.active_ops),
-                    "stride": 1 if i == 0 else 2,
-                }
-            )
-        for i, b in enumerate(hg.skip):
-            rows.append(
-                {
-                    "hourglass": h,
-                    "block": f"skip{i}",
-                    "in_ch": chs[i + 1],
-                    "out_ch": chs[i + 1],
-                    "ops": list(b.active_ops),
-                    "stride": 1,
-                }
-            )
-        for i, b in enumerate(hg.up):
-            rows.append(
-                {
-                    "hourglass": h,
-                    "block": f"up{i}",
-                    "in_ch": chs[i + 2],
-                    "out_ch": chs[i + 1],
-                    "ops": list(b.active_ops),
-                    "stride": 1,
-                }
-            )
-    rows.append(
-        {
-            "hourglass": None,
-            "block": "post",
-            "in_ch": genome.base_ch,
-            "out_ch": genome.base_ch,
-            "ops": list(genome.post.active_ops),
-            "stride": 1,
-        }
-    )
+        rows += [
+            _row(h, f"down{i}", chs[i], chs[i + 1], b.active_ops, 1 if i == 0 else 2)
+            for i, b in enumerate(hg.down)
+        ]
+        rows += [
+            _row(h, f"skip{i}", chs[i + 1], chs[i + 1], b.active_ops) for i, b in enumerate(hg.skip)
+        ]
+        rows += [
+            _row(h, f"up{i}", chs[i + 2], chs[i + 1], b.active_ops) for i, b in enumerate(hg.up)
+        ]
+    rows.append(_row(None, "post", genome.base_ch, genome.base_ch, genome.post.active_ops))
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,34 +18,6 @@ KERNEL_SIZES = {"conv3x3": 3, "conv5x5": 5, "conv7x7": 7}
 
 class ArchError(UserError):
     """An architecture file or genome is malformed or does not fit the search space."""
-
-
-@dataclass(frozen=True)
-class Block:
-    """A list of conv layers of which the first `num_layers` are active; `ops` holds them all."""
-
-    num_layers: int
-    ops: tuple[str, ...]
-
-    @property
-    def active_ops(self) -> tuple[str, ...]:
-        return self.ops[: self.num_layers]
-
-
-@dataclass(frozen=True)
-class DownBlock(Block):
-    """A downsample block; `ch_factor` keeps the type it was read with (1.0 and 1 hash apart)."""
-
-    ch_factor: float = 1.0
-
-
-@dataclass(frozen=True)
-class Hourglass:
-    """`down` has the space's block count; `skip` and `up` have one fewer."""
-
-    down: tuple[DownBlock, ...]
-    skip: tuple[Block, ...]
-    up: tuple[Block, ...]
 
 
 @dataclass(frozen=True)
@@ -64,6 +37,34 @@ class Genome:
     @property
     def active_hourglasses(self) -> tuple[Hourglass, ...]:
         return self.hourglasses[: self.num_hourglasses]
+
+
+@dataclass(frozen=True)
+class Hourglass:
+    """`down` has the space's block count; `skip` and `up` have one fewer."""
+
+    down: tuple[DownBlock, ...]
+    skip: tuple[Block, ...]
+    up: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A list of conv layers of which the first `num_layers` are active; `ops` holds them all."""
+
+    num_layers: int
+    ops: tuple[str, ...]
+
+    @property
+    def active_ops(self) -> tuple[str, ...]:
+        return self.ops[: self.num_layers]
+
+
+@dataclass(frozen=True)
+class DownBlock(Block):
+    """A downsample block; `ch_factor` keeps the type it was read with (1.0 and 1 hash apart)."""
+
+    ch_factor: float = 1.0
 
 
 def _block_distributions(prefix: str, low: int, high: int, ops: tuple[str, ...]) -> dict:
@@ -94,15 +95,25 @@ def search_distributions(space: SpaceConfig) -> dict[str, BaseDistribution]:
     return dists
 
 
-def sample_genome(trial: optuna.Trial, space: SpaceConfig) -> Genome:
-    """Ask the trial for every gene of the space (fixed length, so NSGA-II crossover sees all)."""
+def _draw_genome(
+    space: SpaceConfig,
+    integer: Callable[[str, int, int], int],
+    choice: Callable[[str, Sequence[Any]], Any],
+) -> Genome:
+    """A genome with every gene of the space drawn in order: `integer(name, low, high)` for a
+    count, `choice(name, options)` for the others."""
     params: dict[str, Any] = {}
     for name, dist in search_distributions(space).items():
         if isinstance(dist, IntDistribution):
-            params[name] = trial.suggest_int(name, dist.low, dist.high)
+            params[name] = integer(name, dist.low, dist.high)
         else:
-            params[name] = trial.suggest_categorical(name, dist.choices)
+            params[name] = choice(name, dist.choices)
     return genome_from_params(params, space)
+
+
+def sample_genome(trial: optuna.Trial, space: SpaceConfig) -> Genome:
+    """Ask the trial for every gene of the space (fixed length, so NSGA-II crossover sees all)."""
+    return _draw_genome(space, trial.suggest_int, trial.suggest_categorical)
 
 
 def _block_params(block: Block, prefix: str) -> dict[str, Any]:
@@ -167,13 +178,9 @@ def genome_from_params(params: dict[str, Any], space: SpaceConfig) -> Genome:
 
 def random_genome(space: SpaceConfig, rng: random.Random) -> Genome:
     """A uniformly random genome of the space (inactive genes random too)."""
-    params = {}
-    for name, dist in search_distributions(space).items():
-        if isinstance(dist, IntDistribution):
-            params[name] = rng.randint(dist.low, dist.high)
-        else:
-            params[name] = rng.choice(dist.choices)
-    return genome_from_params(params, space)
+    return _draw_genome(
+        space, lambda _, low, high: rng.randint(low, high), lambda _, options: rng.choice(options)
+    )
 
 
 def _fit_errors(genome: Genome, space: SpaceConfig) -> list[str]:

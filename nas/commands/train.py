@@ -1,4 +1,5 @@
-"""Full training of one chosen architecture with Archai's final recipe, tracked and registered."""
+"""The `train` command: one chosen architecture trained with Archai's final recipe, tracked in
+MLflow and registered."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from nas.arch.model import StackedHourglass, check_image_size
 from nas.arch.space import Genome, genome_to_params
 from nas.config import Config, flatten_config
 from nas.data.dataset import load_data
+from nas.data.face_synthetics import Splits
 from nas.data.format import LABELS
 from nas.errors import UserError
 from nas.evaluation.latency import export_onnx, measure_onnx_latency
 from nas.evaluation.metrics import majority_baseline_miou
-from nas.evaluation.training import train_full
+from nas.evaluation.training import FinalTrainResult, train_final
 from nas.paths import PROJECT_ROOT
 from nas.tracking import registry, runs
 from nas.tracking.runs import TAG_ARCHID, TAG_KIND
@@ -94,7 +96,7 @@ def _log_history_row(row: dict[str, float]) -> None:
     )
 
 
-def _final_metrics(result) -> dict[str, float]:
+def _final_metrics(result: FinalTrainResult) -> dict[str, float]:
     metrics = {
         "val_miou": result.val_miou,
         "val_loss": result.val_loss,
@@ -126,8 +128,9 @@ def _write_outputs(
     pd.DataFrame(history).to_csv(out / "history.csv", index=False)
 
 
-def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
-    """Train `arch` fully, log everything to one MLflow run, register the ONNX model."""
+def run(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
+    """Train `arch` with the final recipe, log everything to one MLflow run, register its ONNX
+    model; returns a summary."""
     with tempfile.TemporaryDirectory() as download:
         genome, source = resolve_arch(arch, Path(download))
     check_image_size(genome, config.model.image_size, source)
@@ -136,35 +139,9 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
     torch.manual_seed(config.final_training.seed)
     model = StackedHourglass(genome, config.model.num_classes)
     aid = archid(genome)
-    with mlflow.start_run(
-        experiment_id=runs.experiment_for(config.tracking.experiment_name),
-        run_name=f"train-{aid[:8]}",
-    ):
-        mlflow.set_tags(
-            {
-                TAG_KIND: "train",
-                TAG_ARCHID: aid,
-                "nas.arch_source": source,
-                "nas.git_commit": runs.git_commit(PROJECT_ROOT),
-            }
-        )
-        mlflow.log_params(
-            {
-                **{
-                    f"config.{k}": v
-                    for k, v in flatten_config(config).items()
-                    if k.split(".")[0] in ("model", "data", "final_training")
-                },
-                **genome_to_params(genome),
-                "archid": aid,
-            }
-        )
-        mlflow.log_text(arch_json(genome), f"{aid}.json")
-        runs.log_dataset(splits.val.images[:1], splits.source, splits.digest, "train")
-        mlflow.log_metric(
-            "baseline_val_miou",
-            majority_baseline_miou(np.asarray(splits.val.labels), config.model.num_classes),
-        )
+    experiment_id = runs.experiment_for(config.tracking.experiment_name)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{aid[:8]}"):
+        _log_inputs(config, genome, source, splits)
         result = _train(config, model, splits, output_dir)
         onnx_model = export_onnx(
             model, config.model.image_size, config.latency.opset, config.latency.exporter
@@ -180,13 +157,12 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
             onnx_model, config.model.image_size, config.model.num_classes
         )
         mlflow.log_artifact(str(output_dir / "best.pt"), "weights")
-        version = _register(config, model_uri, aid, metrics)
         summary = {
             "archid": aid,
             "source": source,
             "model_uri": model_uri,
             "registered_model": config.tracking.trained_model,
-            "version": version,
+            "version": _register(config, model_uri, aid, metrics),
             **{k: metrics[k] for k in ("val_miou", "test_miou", "latency_ms")},
         }
         _write_outputs(output_dir, genome, model, onnx_model, summary, result.history)
@@ -194,8 +170,32 @@ def train_final(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
         return summary
 
 
-def _train(config: Config, model: torch.nn.Module, splits, output_dir: Path):
-    return train_full(
+def _log_inputs(config: Config, genome: Genome, source: str, splits: Splits) -> None:
+    """Tags, the config's model, data and training keys, genes, architecture and data set."""
+    aid = archid(genome)
+    mlflow.set_tags(
+        {
+            TAG_KIND: "train",
+            TAG_ARCHID: aid,
+            "nas.arch_source": source,
+            "nas.git_commit": runs.git_commit(PROJECT_ROOT),
+        }
+    )
+    sections = ("model", "data", "final_training")
+    settings = {
+        f"config.{k}": v for k, v in flatten_config(config).items() if k.split(".")[0] in sections
+    }
+    mlflow.log_params({**settings, **genome_to_params(genome), "archid": aid})
+    mlflow.log_text(arch_json(genome), f"{aid}.json")
+    runs.log_dataset(splits.val.images[:1], splits.source, splits.digest, "train")
+    baseline = majority_baseline_miou(np.asarray(splits.val.labels), config.model.num_classes)
+    mlflow.log_metric("baseline_val_miou", baseline)
+
+
+def _train(
+    config: Config, model: torch.nn.Module, splits: Splits, output_dir: Path
+) -> FinalTrainResult:
+    return train_final(
         model,
         splits,
         config.final_training,

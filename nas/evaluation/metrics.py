@@ -1,10 +1,18 @@
-"""Segmentation quality from one confusion matrix: per-class IoU and Archai's mIoU."""
+"""Segmentation quality from one confusion matrix: per-class IoU and Archai's mIoU, and a
+model's loss and IoU on a whole split."""
 
 from __future__ import annotations
 
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+from nas.data.batches import iterate_batches, prefetch, to_device
+from nas.evaluation.devices import autocast
 
 IGNORE_INDEX = 255
 IOU_EPS = 1e-7
@@ -59,3 +67,45 @@ def majority_baseline_miou(labels: np.ndarray, num_classes: int) -> float:
     cm = np.zeros((num_classes, num_classes), np.int64)
     cm[:, int(counts.argmax())] = counts
     return iou_from_confusion(cm)[0]
+
+
+@dataclass
+class SplitScore:
+    """Quality of a model on one split; IoU from one confusion matrix over the split."""
+
+    loss: float
+    miou: float
+    per_class_iou: list[float]
+    confusion: np.ndarray
+
+
+@torch.no_grad()
+def score_split(
+    model: nn.Module,
+    split: Any,
+    num_classes: int,
+    batch_size: int,
+    device: torch.device,
+    amp: bool = False,
+) -> SplitScore:
+    """Mean cross-entropy over valid pixels and mIoU of one confusion matrix over `split`."""
+    was_training = model.training
+    model.eval()
+    use_amp = amp and device.type == "cuda"
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    cm = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
+    batches = prefetch(iterate_batches(split, batch_size, device, seed=None))
+    with closing(batches):
+        for _, images, labels in batches:
+            images, labels = to_device(images, labels, device)
+            with autocast(device, use_amp):
+                logits = model(images)
+            loss_sum += nn.functional.cross_entropy(
+                logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="sum"
+            )
+            cm += confusion_matrix(logits.argmax(dim=1), labels, num_classes)
+    model.train(was_training)
+    valid = int(cm.sum())
+    miou, per_class = iou_from_confusion(cm)
+    loss = float(loss_sum) / valid if valid else float("nan")
+    return SplitScore(loss, miou, per_class.tolist(), cm.cpu().numpy())

@@ -1,4 +1,4 @@
-"""Partial (search) and full (final) training of a segmentation model, and its evaluation."""
+"""The partial training that scores a candidate and the final training of a chosen one."""
 
 from __future__ import annotations
 
@@ -18,23 +18,14 @@ from tqdm import tqdm
 
 from nas.config import TrainingConfig
 from nas.data.batches import iterate_batches, prefetch, to_device
-from nas.evaluation.metrics import IGNORE_INDEX, confusion_matrix, iou_from_confusion
+from nas.evaluation.devices import autocast, select_device, setup_threads
+from nas.evaluation.metrics import IGNORE_INDEX, SplitScore, score_split
 
 LOSS_CHECK_EVERY = 20  # steps between host syncs that read (and check) the losses
 
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-@dataclass
-class Evaluation:
-    """Quality of a model on one split; IoU from one confusion matrix over the split."""
-
-    loss: float
-    miou: float
-    per_class_iou: list[float]
-    confusion: np.ndarray
 
 
 @dataclass
@@ -53,8 +44,8 @@ class TrainResult:
 
 
 @dataclass
-class FullTrainResult:
-    """Outcome of a full training, measured with the best checkpoint (lowest val loss)."""
+class FinalTrainResult:
+    """Outcome of a final training, measured with the best checkpoint (lowest val loss)."""
 
     val_miou: float
     val_per_class_iou: list[float]
@@ -69,58 +60,6 @@ class FullTrainResult:
     data_wait_seconds: float
     device: str
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def select_device(name: str) -> torch.device:
-    """'auto' is the first GPU when there is one, else the CPU; other names are taken as is."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available.")
-    return device
-
-
-def setup_threads(num_threads: int) -> None:
-    """Set torch's intra-op threads; applied per call because worker processes are reused."""
-    if num_threads > 0:
-        torch.set_num_threads(num_threads)
-
-
-def _autocast(device: torch.device, amp: bool) -> torch.autocast:
-    return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp)
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    split: Any,
-    num_classes: int,
-    batch_size: int,
-    device: torch.device,
-    amp: bool = False,
-) -> Evaluation:
-    """Mean cross-entropy over valid pixels and mIoU of one confusion matrix over `split`."""
-    was_training = model.training
-    model.eval()
-    use_amp = amp and device.type == "cuda"
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    cm = torch.zeros(num_classes, num_classes, dtype=torch.int64, device=device)
-    batches = prefetch(iterate_batches(split, batch_size, device, seed=None))
-    with closing(batches):
-        for _, images, labels in batches:
-            images, labels = to_device(images, labels, device)
-            with _autocast(device, use_amp):
-                logits = model(images)
-            loss_sum += nn.functional.cross_entropy(
-                logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="sum"
-            )
-            cm += confusion_matrix(logits.argmax(dim=1), labels, num_classes)
-    model.train(was_training)
-    valid = int(cm.sum())
-    miou, per_class = iou_from_confusion(cm)
-    loss = float(loss_sum) / valid if valid else float("nan")
-    return Evaluation(loss, miou, per_class.tolist(), cm.cpu().numpy())
 
 
 def plan_steps(cfg: TrainingConfig, num_samples: int) -> tuple[int, int]:
@@ -175,7 +114,7 @@ class _Trainer:
     def step(self, images: Tensor, labels: Tensor) -> None:
         images, labels = to_device(images, labels, self.device)
         self.optimizer.zero_grad(set_to_none=True)
-        with _autocast(self.device, self.amp):
+        with autocast(self.device, self.amp):
             loss = self.criterion(self.model(images), labels)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -240,7 +179,7 @@ def train_partial(
     total, per_epoch = plan_steps(cfg, len(splits.train.images))
     trainer = _Trainer(model, cfg, device, total, per_epoch)
     seconds = trainer.run(splits.train, total, per_epoch, hook=lambda step: None)
-    val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
+    val = score_split(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
     final_epoch = trainer.losses[(total - 1) // per_epoch * per_epoch :]
     return TrainResult(
         miou=val.miou,
@@ -269,7 +208,7 @@ def _metrics_row(
     per_epoch: int,
     lr: float,
     train_loss: float,
-    val: Evaluation,
+    val: SplitScore,
     class_names: Sequence[str] | None,
 ) -> dict[str, float]:
     row = {
@@ -286,7 +225,7 @@ def _metrics_row(
     return row
 
 
-def train_full(
+def train_final(
     model: nn.Module,
     splits: Any,
     cfg: TrainingConfig,
@@ -294,7 +233,7 @@ def train_full(
     checkpoint_path: Path,
     on_validation: Callable[[dict[str, float]], None] | None = None,
     class_names: Sequence[str] | None = None,
-) -> FullTrainResult:
+) -> FinalTrainResult:
     """Archai's final recipe: Adam + per-epoch exponential decay (`lr_schedule`), `val_per_epoch`
     validations per epoch, best state_dict by val loss saved to `checkpoint_path`, then val and
     test scores."""
@@ -311,7 +250,7 @@ def train_full(
         if step in at:
             trainer.flush_losses()
             since = history[-1]["step"] if history else 0
-            val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
+            val = score_split(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
             lr = trainer.optimizer.param_groups[0]["lr"]
             row = _metrics_row(
                 step, per_epoch, lr, float(np.mean(trainer.losses[int(since) :])), val, class_names
@@ -325,9 +264,9 @@ def train_full(
 
     seconds = trainer.run(splits.train, total, per_epoch, hook)
     model.load_state_dict(torch.load(checkpoint_path, map_location=device))
-    val = evaluate(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
-    test = evaluate(model, splits.test, num_classes, cfg.batch_size, device, cfg.amp)
-    return FullTrainResult(
+    val = score_split(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
+    test = score_split(model, splits.test, num_classes, cfg.batch_size, device, cfg.amp)
+    return FinalTrainResult(
         val_miou=val.miou,
         val_per_class_iou=val.per_class_iou,
         val_loss=val.loss,
