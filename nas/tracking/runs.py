@@ -1,4 +1,5 @@
-"""Everything MLflow: experiments, candidate runs, ONNX models, stale runs, registry and aliases."""
+"""MLflow helpers: experiments, batched params and metrics, data set inputs, ONNX models, stale
+runs, tags and the tracking URI (registry versions and aliases: nas.tracking.registry)."""
 
 from __future__ import annotations
 
