@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(HASH)
 DEV_STAMP := $(VENV)/.dev-$(HASH)
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup search test lint ui clean
+.PHONY: setup search test lint ui dashboard clean cluster-up cluster-down
 
 setup: $(STAMP)
 
@@ -26,6 +26,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 $(DEV_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m compileall -q -j 0 $(VENV)/lib >/dev/null 2>&1 || true
 	touch $@
 
 # `mlflow run --env-manager local` runs `python`: the one in .venv/bin, first on PATH.
@@ -42,8 +43,24 @@ lint: $(DEV_STAMP)
 test: lint
 	$(PY) -m pytest -q tests
 
+# Prints (and, with a browser, opens) the latest search's candidates as a runs table.
 ui: $(STAMP)
-	mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+	$(PY) -m entrypoints.ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+# The Optuna study in optuna-dashboard (a test and lint tool: requirements-dev.txt).
+dashboard: $(DEV_STAMP)
+	@echo "optuna-dashboard on http://127.0.0.1:8080 (Ctrl-C stops it)"
+	$(VENV)/bin/optuna-dashboard sqlite:///optuna.db --host 127.0.0.1 --port 8080
+
+# The scale-out stack on this machine (cluster/stack.py): only `export` lines on stdout, so that
+# `eval "$$(make -s cluster-up)"` points the search at it.
+cluster-up:
+	@$(MAKE) -s $(DEV_STAMP) >&2
+	@$(PY) -m cluster.stack up
+
+cluster-down:
+	@$(MAKE) -s $(STAMP) >&2
+	@$(PY) -m cluster.stack down
 
 clean:
 	rm -rf $(VENV) .cache mlflow.db optuna.db mlartifacts outputs

@@ -71,7 +71,7 @@ class TrainingConfig:
     lr_gamma: float = 1.0  # the exponential schedule's factor per epoch
     warmup_fraction: float = 0.0  # share of the steps with a linear warm-up from 0
     val_per_epoch: int = 0  # validations per epoch of a final training (0: at each epoch's end)
-    seed: int = 0  # batch order; with the archid, the weights' initialisation
+    seed: int = 0  # batch order (a candidate's initial weights are fixed by its archid)
     device: str = "auto"  # auto (a GPU if there is one), cpu, cuda, cuda:1, ...
     amp: bool = False  # float16 autocast on a GPU
     num_threads: int = 0  # torch threads (0: search.cpus_per_job in a search, else torch's)
@@ -105,10 +105,11 @@ class SearchConfig:
     crossover_prob: float = 0.9  # NSGA's crossover probability
     swapping_prob: float = 0.5  # NSGA's uniform-crossover gene swap probability
     study_name: str = "hourglass-nas"  # the Optuna study; the same name resumes it
-    storage: str = ""  # SQLAlchemy URL of the study (empty: optuna.db beside the MLflow store)
+    storage: str = ""  # the study's SQLAlchemy URL (empty: $NAS_SEARCH_STORAGE, else optuna.db)
     executor: str = "ray"  # where candidates train: ray (parallel tasks) or serial (here)
     gpus_per_job: float = 0.5  # GPU share of one Ray training where there are GPUs
     cpus_per_job: int = 1  # CPU slots of one Ray training where there are none
+    timeout_per_step_s: float = 10.0  # a Ray training's limit: 300 s + this per step (0: none)
     hv_ref_latency_ms: float = 1000.0  # hypervolume reference: latency (ms)
     hv_ref_miou: float = 0.0  # hypervolume reference: validation mIoU
     hv_ref_num_params: int = 20_000_000  # ...parameters, unless latency.max_params is set

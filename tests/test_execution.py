@@ -33,7 +33,8 @@ def jobs(data_cache) -> list[Job]:
         for i, g in enumerate(genomes)
     ]
     # the third job points at a folder that does not exist: it must fail, not stop the run
-    made[2] = dataclasses.replace(made[2], dataset_dir=str(data_cache / "missing"))
+    missing = dataclasses.replace(made[2].data, dataset_dir=str(data_cache / "missing"))
+    made[2] = dataclasses.replace(made[2], data=missing)
     return made
 
 

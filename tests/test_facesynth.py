@@ -194,7 +194,7 @@ def test_load_data_defaults_to_the_synthetic_faces(tmp_path: Path) -> None:
 
 
 def test_digest_ignores_landmarks_and_follows_mtimes(folder: Path) -> None:
-    _, digest = facesynth.scan_folder(folder)
+    _, digest, _ = facesynth.scan_folder(folder)
     (folder / "000000_ldmks.txt").write_text("0 0\n")
     assert facesynth.scan_folder(folder)[1] == digest
     os.utime(folder / "000000.png", ns=(1, 1))

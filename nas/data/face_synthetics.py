@@ -41,6 +41,7 @@ class Splits:
     test: Split
     digest: str
     source: str
+    fingerprint: str = ""  # names and sizes only: equal for a copy with other file times
 
 
 def _round(x: float) -> int:
@@ -89,8 +90,9 @@ def _unpaired(folder: Path, ids: set[str], what: str, missing: str) -> DataError
     )
 
 
-def scan_folder(folder: Path) -> tuple[list[str], str]:
-    """Sorted ids of the image/label pairs and a digest of the PNG names, sizes and mtimes."""
+def scan_folder(folder: Path) -> tuple[list[str], str, str]:
+    """Sorted ids of the image/label pairs, a digest of the PNG names, sizes and mtimes (the
+    decoded cache's key) and a fingerprint of the names and sizes alone (equal for a copy)."""
     images, segs, lines = set(), set(), []
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -98,7 +100,7 @@ def scan_folder(folder: Path) -> tuple[list[str], str]:
             if name.startswith(".") or not name.endswith(".png"):
                 continue
             stat = entry.stat()
-            lines.append(f"{name}\t{stat.st_size}\t{stat.st_mtime_ns}\n")
+            lines.append((name, stat.st_size, stat.st_mtime_ns))
             if name.endswith("_seg.png"):
                 segs.add(name[:-8])
             else:
@@ -109,8 +111,10 @@ def scan_folder(folder: Path) -> tuple[list[str], str]:
         raise _unpaired(folder, images - segs, "image(s)", "a label map {id}_seg.png")
     if segs - images:
         raise _unpaired(folder, segs - images, "label map(s)", "an image {id}.png")
-    digest = hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
-    return sorted(images), digest
+    lines.sort()
+    digest = hashlib.sha256("".join(f"{n}\t{b}\t{t}\n" for n, b, t in lines).encode())
+    fingerprint = hashlib.sha256("".join(f"{n}\t{b}\n" for n, b, _ in lines).encode())
+    return sorted(images), digest.hexdigest(), fingerprint.hexdigest()
 
 
 def _open_png(path: Path) -> Image.Image:
@@ -234,7 +238,7 @@ def load_splits(
     if image_size < 1:
         raise DataError(f"image size must be a positive number of pixels, got {image_size}.")
     folder = check_folder(dataset_dir)
-    ids, digest = scan_folder(folder)
+    ids, digest, fingerprint = scan_folder(folder)
     try:
         train, val, test = split_sizes(len(ids), train_size, val_size, test_size)
     except DataError as err:
@@ -251,4 +255,5 @@ def load_splits(
         _split(images, labels, used, train + val, len(used)),
         digest,
         str(folder),
+        fingerprint,
     )

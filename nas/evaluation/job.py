@@ -18,8 +18,10 @@ import torch
 
 from nas.arch.archjson import parse_arch
 from nas.arch.model import StackedHourglass
-from nas.config import Config, TrainingConfig
-from nas.data.face_synthetics import Splits, load_splits
+from nas.config import Config, DataConfig, TrainingConfig
+from nas.data.dataset import load_data
+from nas.data.face_synthetics import Splits
+from nas.data.format import DataError
 from nas.evaluation.latency import export_onnx
 from nas.evaluation.training import train_partial
 
@@ -29,8 +31,8 @@ class JobTemplate:
     """What every candidate's Job of one search shares. It unpacks like a mapping of its fields,
     so `Job(trial_number=..., archid=..., arch_json=..., **template)` builds one as well."""
 
-    dataset_dir: str  # the data set folder, for the cache key; workers read the decoded cache
-    cache_dir: str  # absolute
+    data: DataConfig  # how each machine finds or makes the data (see nas.data.dataset)
+    fingerprint: str  # the driver's data set fingerprint: a worker's copy must match it
     split_sizes: tuple[int, int, int]  # train, val, test
     image_size: int
     num_classes: int
@@ -64,9 +66,12 @@ def job_template(config: Config, splits: Splits) -> JobTemplate:
     training = config.partial_training
     if training.num_threads == 0:
         training = dataclasses.replace(training, num_threads=config.search.cpus_per_job)
+    data = config.data
+    if data.dataset_dir:
+        data = dataclasses.replace(data, dataset_dir=splits.source)  # absolute
     return JobTemplate(
-        dataset_dir=splits.source,
-        cache_dir=str(Path(config.data.cache_dir).resolve()),
+        data=dataclasses.replace(data, cache_dir=str(Path(data.cache_dir).resolve())),
+        fingerprint=splits.fingerprint,
         split_sizes=(len(splits.train.ids), len(splits.val.ids), len(splits.test.ids)),
         image_size=config.model.image_size,
         num_classes=config.model.num_classes,
@@ -87,19 +92,37 @@ class Outcome:
     metrics: dict[str, float] = field(default_factory=dict)
     per_class_iou: list[float] = field(default_factory=list)
     onnx_model: bytes = b""
-    worker: str = ""
+    worker: str = ""  # host:pid of the process that ran the job
+    node: str = ""  # the Ray node id, where Ray ran it
+    data_error: bool = False  # the data set was missing or different on the worker's machine
 
 
-def init_seed(archid: str, seed: int) -> int:
-    """The weight-initialisation seed of one architecture under one training seed: a score then
-    depends on the architecture and the seed, not on which trial or worker trained it."""
-    return int(hashlib.sha256(f"{archid}:{seed}".encode()).hexdigest()[:15], 16)
+def init_seed(archid: str) -> int:
+    """The weight-initialisation seed of an architecture: fixed per archid, so that a score
+    depends on the architecture and the training seed (the batch order), not on which trial or
+    worker trained it, and two seeds differ by their data order alone."""
+    return int(hashlib.sha256(archid.encode()).hexdigest()[:15], 16)
+
+
+def load_job_data(job: Job) -> Splits:
+    """The job's splits on this machine (its own cache; the built-in faces made here if need
+    be); DataError when they are missing or differ from the driver's."""
+    splits = load_data(job.data, job.image_size)
+    sizes = (len(splits.train.ids), len(splits.val.ids), len(splits.test.ids))
+    if splits.fingerprint != job.fingerprint or sizes != tuple(job.split_sizes):
+        raise DataError(
+            f"the data set at {splits.source} on {socket.gethostname()} differs from the "
+            f"driver's (fingerprint {splits.fingerprint[:12]} vs {job.fingerprint[:12]}, splits "
+            f"{sizes} vs {tuple(job.split_sizes)}); every machine needs the same files at "
+            "data.dataset_dir."
+        )
+    return splits
 
 
 def _train(job: Job) -> tuple[dict[str, float], list[float], bytes]:
-    splits = load_splits(job.dataset_dir, job.image_size, job.cache_dir, *job.split_sizes)
+    splits = load_job_data(job)
     genome = parse_arch(json.loads(job.arch_json), f"candidate {job.archid}")
-    torch.manual_seed(init_seed(job.archid, job.training.seed))
+    torch.manual_seed(init_seed(job.archid))
     model = StackedHourglass(genome, job.num_classes)
     result = train_partial(model, splits, job.training, job.num_classes)
     if not math.isfinite(result.miou):
@@ -126,6 +149,10 @@ def evaluate_job(job: Job) -> Outcome:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
         metrics, per_class, onnx_model = _train(job)
+    except DataError as err:  # the machine's data, not the candidate, is at fault
+        return Outcome(
+            job.trial_number, job.archid, False, f"DataError: {err}", worker=worker, data_error=True
+        )
     except Exception as err:  # noqa: BLE001 - a candidate's failure must not stop the search
         text = "".join(traceback.format_exception(err)[-8:])
         return Outcome(

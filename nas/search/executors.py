@@ -5,16 +5,25 @@ registered with @register_executor("name")."""
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from nas.config import SearchConfig
 from nas.errors import UserError
 from nas.evaluation.job import Job, Outcome, evaluate_job, failed, with_device
+from nas.evaluation.training import plan_steps
 from nas.paths import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
+POLL_S = 2.0  # how often the Ray executor looks at time limits while tasks run
+STARTUP_ALLOWANCE_S = 300.0  # a task's time limit beyond its steps: start, data, eval, export
+NODE_LOSS_RETRIES = 3  # runs of one job again after its node died
+NODE_DEATH_WAIT_S = 20.0  # how long a crashed worker's node is watched for its death
 
 
 # Folders of the project that Ray does not ship to its workers.
@@ -83,16 +92,45 @@ class SerialExecutor:
         pass
 
 
+def _evaluate_on_node(job: Job) -> Outcome:
+    """evaluate_job in a Ray task, with the id of the node that ran it."""
+    import ray
+
+    outcome = evaluate_job(job)
+    outcome.node = ray.get_runtime_context().get_node_id()
+    return outcome
+
+
+@dataclass
+class _Flight:
+    """A submitted job: when, its time limit, the nodes alive then, how many times it ran."""
+
+    job: Job
+    started: float
+    limit_s: float
+    nodes: frozenset[str]
+    attempt: int
+
+
+def _loopback(address: str) -> bool:
+    host = address.removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
 @register_executor("ray")
 class RayExecutor:
     """Each job is a Ray task: `gpus_per_job` of a GPU where the cluster has GPUs, else
-    `cpus_per_job` CPU slots (torch threads are set inside the task)."""
+    `cpus_per_job` CPU slots (torch threads are set inside the task). At most as many tasks
+    run as the cluster has slots, each within its time limit; a task lost with its node runs
+    again elsewhere (a candidate that crashes its own worker is a failure)."""
 
     def __init__(self, search: SearchConfig):
         address = os.environ.get("RAY_ADDRESS", "")
-        if not address:
-            # A single-machine Ray of our own: Ray then binds every server to 127.0.0.1
-            # instead of all interfaces (read when ray is first imported).
+        if not address or _loopback(address):
+            # Ray 2.60 rewrites 127.0.0.1 to the machine's outward address
+            # (ray._private.services.resolve_ip_for_localhost) unless this flag is 0, read when
+            # ray is imported. With it, a Ray of our own listens on 127.0.0.1 only, and a
+            # cluster on 127.0.0.1 (cluster/stack.py) is reached where it listens.
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         import ray
 
@@ -111,8 +149,10 @@ class RayExecutor:
         gpus = ray.cluster_resources().get("GPU", 0)
         # A task asking for a GPU on a cluster without one would wait forever.
         self.num_gpus = search.gpus_per_job if gpus > 0 else 0.0
+        self.cpus_per_job = search.cpus_per_job
         self.device = "auto" if self.num_gpus > 0 else "cpu"
-        self.remote = ray.remote(evaluate_job).options(
+        self.timeout_per_step_s = search.timeout_per_step_s
+        self.remote = ray.remote(_evaluate_on_node).options(
             num_cpus=search.cpus_per_job,
             num_gpus=self.num_gpus,
             max_retries=0,
@@ -120,18 +160,93 @@ class RayExecutor:
         )
         cpus = ray.cluster_resources().get("CPU", 0)
         where = f"{self.num_gpus} GPU each" if self.num_gpus else f"{search.cpus_per_job} CPU each"
-        self.description = f"Ray ({where}; cluster {cpus:g} CPU, {gpus:g} GPU)"
+        nodes = len(self.alive_nodes())
+        self.description = f"Ray ({where}; {nodes} node(s), {cpus:g} CPU, {gpus:g} GPU)"
+
+    def alive_nodes(self) -> frozenset[str]:
+        return frozenset(node["NodeID"] for node in self.ray.nodes() if node["Alive"])
+
+    def capacity(self) -> int:
+        """How many jobs the alive nodes can run at once."""
+        total = self.ray.cluster_resources()
+        if self.num_gpus:
+            return max(1, int(total.get("GPU", 0) / self.num_gpus))
+        return max(1, int(total.get("CPU", 0) // self.cpus_per_job))
+
+    def time_limit_s(self, job: Job) -> float:
+        """Start-up, evaluation and export allowance plus `timeout_per_step_s` per step."""
+        if self.timeout_per_step_s <= 0:
+            return math.inf
+        steps, _ = plan_steps(job.training, job.split_sizes[0])
+        return STARTUP_ALLOWANCE_S + steps * self.timeout_per_step_s
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
         """Yield outcomes as they finish; a crashed worker yields a failed outcome."""
-        pending = {self.remote.remote(with_device(job, self.device)): job for job in jobs}
-        while pending:
-            (ref,), _ = self.ray.wait(list(pending), num_returns=1)
-            job = pending.pop(ref)
-            try:
-                yield self.ray.get(ref)
-            except self.ray.exceptions.RayError as err:
-                yield failed(job, f"{type(err).__name__}: {err}")
+        queue = deque((job, 0) for job in jobs)
+        flights: dict[Any, _Flight] = {}
+        while queue or flights:
+            while queue and len(flights) < self.capacity():
+                job, attempt = queue.popleft()
+                ref = self.remote.remote(with_device(job, self.device))
+                flights[ref] = _Flight(
+                    job, time.monotonic(), self.time_limit_s(job), self.alive_nodes(), attempt
+                )
+            ready, _ = self.ray.wait(list(flights), num_returns=1, timeout=POLL_S)
+            for ref in ready:
+                outcome = self._collect(ref, flights.pop(ref), queue)
+                if outcome is not None:
+                    yield outcome
+            yield from self._expire(flights)
+
+    def _collect(self, ref: Any, flight: _Flight, queue: deque) -> Outcome | None:
+        """The task's outcome; None when its node was lost and it was queued to run again."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayError as err:
+            if flight.attempt < NODE_LOSS_RETRIES and self._node_lost(err, flight):
+                log.warning(
+                    "trial %d lost its Ray node (%s); running it again on another node",
+                    flight.job.trial_number,
+                    type(err).__name__,
+                )
+                queue.appendleft((flight.job, flight.attempt + 1))
+                return None
+            return failed(flight.job, f"{type(err).__name__}: {err}")
+
+    def _node_lost(self, err: Exception, flight: _Flight) -> bool:
+        """Whether `err` comes from a node that died rather than from the candidate: Ray says
+        so, or a node alive at submission is gone within NODE_DEATH_WAIT_S (Ray notices a
+        dead node some seconds after its workers' connections break)."""
+        if isinstance(err, self.ray.exceptions.NodeDiedError):
+            return True
+        if not isinstance(
+            err, (self.ray.exceptions.WorkerCrashedError, self.ray.exceptions.ObjectLostError)
+        ):
+            return False
+        deadline = time.monotonic() + NODE_DEATH_WAIT_S
+        while time.monotonic() < deadline:
+            if flight.nodes - self.alive_nodes():
+                return True
+            time.sleep(1.0)
+        return False
+
+    def _expire(self, flights: dict[Any, _Flight]) -> Iterator[Outcome]:
+        """Cancel the tasks over their time limit; each becomes a failed outcome."""
+        now = time.monotonic()
+        for ref, flight in list(flights.items()):
+            if now - flight.started > flight.limit_s:
+                self.ray.cancel(ref, force=True)
+                del flights[ref]
+                log.warning(
+                    "trial %d timed out after %.0f s: cancelled",
+                    flight.job.trial_number,
+                    flight.limit_s,
+                )
+                yield failed(
+                    flight.job,
+                    f"TimeoutError: timed out after {flight.limit_s:.0f} s "
+                    "(search.timeout_per_step_s per training step)",
+                )
 
     def close(self) -> None:
         if self.started and self.ray.is_initialized():
