@@ -85,7 +85,14 @@ def test_resume_after_kill(tmp_path: Path, data_cache: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
     study = optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    trials = study.get_trials()
+    everything = study.get_trials()
+    assert all(t.state.is_finished() for t in everything)
+    # the trials the kill left running are told FAIL and their parameters run again
+    reruns = {t.user_attrs["retry_of"]: t for t in everything if "retry_of" in t.user_attrs}
+    for number, rerun in reruns.items():
+        assert everything[number].state == optuna.trial.TrialState.FAIL
+        assert rerun.params == everything[number].params and rerun.state.is_finished()
+    trials = [t for t in everything if t.number not in reruns]
     assert len(trials) == 12 and all(t.state.is_finished() for t in trials)
     assert sorted(t.user_attrs["generation"] for t in trials) == [0] * 4 + [1] * 4 + [2] * 4
 

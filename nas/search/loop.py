@@ -22,6 +22,7 @@ from nas.search.candidates import METRIC_KEYS, STATES, Candidate, load_candidate
 from nas.search.checks import SearchError
 from nas.search.events import SearchListener, Timings
 from nas.search.executors import Executor
+from nas.search.study import replaced_trials, requeue_stale_trials
 
 log = logging.getLogger(__name__)
 
@@ -61,26 +62,22 @@ class SearchState:
 
 
 def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial]:
-    """This generation's unfinished trials: those left running by a dead process, then new ones
-    asked until the generation has population_size trials."""
-    size = state.config.search.population_size
+    """This generation's trials to evaluate: those re-queued from a dead process (`ask` takes
+    them first), then new ones until the generation has population_size trials."""
+    trials = state.study.get_trials(deepcopy=False)
+    replaced = replaced_trials(trials)
     mine = [
         t
-        for t in state.study.get_trials(deepcopy=False)
-        if t.user_attrs.get("generation", generation) == generation
+        for t in trials
+        if t.user_attrs.get("generation", generation) == generation and t.number not in replaced
     ]
-    running = []
-    for frozen in (t for t in mine if t.state == TrialState.RUNNING):
-        # Re-own a trial of a dead process; Optuna exposes the id only as FrozenTrial._trial_id.
-        trial = optuna.Trial(state.study, frozen._trial_id)
-        trial.set_user_attr("generation", generation)  # killed before it was set
-        running.append(trial)
-    fresh = []
-    for _ in range(size - len(mine)):
+    waiting = sum(t.state == TrialState.WAITING for t in mine)
+    asked = []
+    for _ in range(state.config.search.population_size - len(mine) + waiting):
         trial = state.study.ask(search_distributions(state.config.space))
         trial.set_user_attr("generation", generation)
-        fresh.append(trial)
-    return running + fresh
+        asked.append(trial)
+    return asked
 
 
 def _told(o: Objective, c: Candidate) -> float:
@@ -286,7 +283,12 @@ def load_finished(state: SearchState) -> None:
     """Candidates and promotions the study already holds (a resumed search does not evaluate
     them again)."""
     state.promotions = promotion.load_records(state.study)
-    for trial in state.study.get_trials(deepcopy=False):
+    stale = requeue_stale_trials(state.study)
+    if stale:
+        log.warning("trials %s were left running by a killed search: they run again", stale)
+    trials = state.study.get_trials(deepcopy=False)
+    replaced = replaced_trials(trials)
+    for trial in (t for t in trials if t.number not in replaced):
         c = load_candidate(trial)
         state.params[trial.number] = trial.params
         if c is not None and trial.state != TrialState.RUNNING:

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import optuna
 from optuna.samplers import BaseSampler, NSGAIIISampler, NSGAIISampler, RandomSampler, TPESampler
+from optuna.trial import FrozenTrial, TrialState
 
 from nas.config import Config
 from nas.errors import UserError
 from nas.evaluation.objectives import objectives_for
 from nas.paths import sqlite_file
+
+RETRY_OF = "retry_of"  # user attribute of a re-run trial: the number of the stale one it replaces
 
 
 def default_storage(tracking_uri: str) -> str:
@@ -82,12 +85,13 @@ def _check_or_mark(study: optuna.Study, config: Config, storage: str) -> None:
     signature = _space_signature(config)
     names = [o.name for o in objectives_for(config)]
     stored = study.user_attrs.get("space_signature")
+    with warnings.catch_warnings():  # metric names are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if study.metric_names is None:  # optuna-dashboard's axis names (a study made before too)
+            study.set_metric_names(names)
     if stored is None:
         study.set_user_attr("space_signature", signature)
         study.set_user_attr("objectives", names)
-        with warnings.catch_warnings():  # marked experimental
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(names)
         return
     where = f"study '{config.search.study_name}' in {storage} was created for"
     if stored != signature:
@@ -100,3 +104,20 @@ def _check_or_mark(study: optuna.Study, config: Config, storage: str) -> None:
             f"{where} the objectives {study.user_attrs.get('objectives')}, not {names}. Pass a "
             "new search.study_name (or restore search.objectives) to go on."
         )
+
+
+def requeue_stale_trials(study: optuna.Study) -> list[int]:
+    """Trials a killed process left RUNNING (a study has one driver at a time) are told FAIL
+    and their parameters enqueued, with their generation, for the next `ask` to run again;
+    returns the stale trials' numbers."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        study.tell(trial.number, state=TrialState.FAIL)
+        attrs = {k: v for k, v in trial.user_attrs.items() if k == "generation"}
+        study.enqueue_trial(trial.params, user_attrs={**attrs, RETRY_OF: trial.number})
+    return [trial.number for trial in stale]
+
+
+def replaced_trials(trials: list[FrozenTrial]) -> set[int]:
+    """The numbers of the stale trials that later trials run again."""
+    return {t.user_attrs[RETRY_OF] for t in trials if RETRY_OF in t.user_attrs}
