@@ -19,20 +19,28 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
     )
     parser.add_argument(
         "--search-config",
+        "--search_config",
         default="confs/quickstart.yaml",
         help="YAML file over the defaults (confs/search_config.yaml: Archai's run)",
     )
     parser.add_argument(
         "--dataset-dir",
+        "--dataset_dir",
         default="",
         help="Face Synthetics folder; empty: the built-in synthetic faces",
     )
-    parser.add_argument("--output-dir", default="outputs/search", help="where files are written")
     parser.add_argument(
-        "--gpus-per-job", default="", help="GPU share per training (search.gpus_per_job)"
+        "--output-dir", "--output_dir", default="outputs/search", help="where files are written"
+    )
+    parser.add_argument(
+        "--gpus-per-job",
+        "--gpus_per_job",
+        default="",
+        help="GPU share per training (search.gpus_per_job)",
     )
     parser.add_argument(
         "--serial-training",
+        "--serial_training",
         default="",
         help="true: train candidates one at a time in this process (search.executor=serial)",
     )

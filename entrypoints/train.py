@@ -28,18 +28,24 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
     parser.add_argument("--config", default="", help="YAML file over the defaults")
     parser.add_argument(
         "--dataset-dir",
+        "--dataset_dir",
         default="",
         help="Face Synthetics folder; empty: the built-in synthetic faces",
     )
-    parser.add_argument("--output-dir", default="outputs/train", help="where files are written")
+    parser.add_argument(
+        "--output-dir", "--output_dir", default="outputs/train", help="where files are written"
+    )
     parser.add_argument("--epochs", default="", help=f"training epochs (default {FINAL.epochs:g})")
-    parser.add_argument("--batch-size", default="", help=f"batch size (default {FINAL.batch_size})")
+    parser.add_argument(
+        "--batch-size", "--batch_size", default="", help=f"batch size (default {FINAL.batch_size})"
+    )
     parser.add_argument("--lr", default="", help=f"Adam learning rate (default {FINAL.lr:g})")
     parser.add_argument(
         "--seed", default="", help=f"seed of weights and batch order (default {FINAL.seed})"
     )
     parser.add_argument(
         "--registered-model",
+        "--registered_model",
         default="",
         help=f"Model Registry name (default {DEFAULTS.tracking.trained_model})",
     )

@@ -63,3 +63,17 @@ def test_ci_runs_the_readme_test_command() -> None:
         line for line in ci.splitlines() if line and not line.startswith(("#", "set ", "cd "))
     ]
     assert commands == ["make test"]
+
+
+def test_makefile_serves_the_ui_and_the_dashboard_on_loopback() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    ui = re.search(r"^ui: .*\n\t(.*)$", makefile, re.MULTILINE).group(1)
+    assert "entrypoints.ui" in ui and "--host 127.0.0.1" in ui
+    dashboard = re.search(r"^dashboard: .*\n(?:\t.*\n)*", makefile, re.MULTILINE).group(0)
+    assert "optuna-dashboard sqlite:///optuna.db --host 127.0.0.1" in dashboard
+    assert "$(DEV_STAMP)" in dashboard.splitlines()[0]  # a dev requirement, not a runtime one
+    runtime = _requirements()
+    assert not any(pin.startswith("optuna-dashboard") for pin in runtime)
+    assert any(
+        pin.startswith("optuna-dashboard==") for pin in _requirements("requirements-dev.txt")
+    )

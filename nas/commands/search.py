@@ -3,6 +3,7 @@ generation loop and the registry, wired together in the driver process."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,12 @@ import mlflow
 import numpy as np
 import yaml
 
-from nas.config import Config, config_to_dict, flatten_config
+from nas.config import Config, config_to_dict
 from nas.data.dataset import load_data
 from nas.data.face_synthetics import Splits
 from nas.evaluation.job import job_template
 from nas.evaluation.metrics import majority_baseline_miou
-from nas.paths import PROJECT_ROOT
+from nas.redact import redact_url
 from nas.search.checks import check_search_config
 from nas.search.executors import make_executor
 from nas.search.loop import SearchState, run_generations
@@ -29,30 +30,27 @@ log = logging.getLogger(__name__)
 
 
 def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str) -> float:
-    """Config, data set and environment on the parent run; returns the majority-class
-    baseline mIoU of the validation split."""
-    mlflow.log_params(flatten_config(config))
+    """Config, data set and environment on the parent run (every setting as the value used,
+    no password); returns the majority-class baseline mIoU of the validation split."""
+    run_id = mlflow.active_run().info.run_id
+    client = mlflow.MlflowClient()
+    runs.log_new_params(client, run_id, runs.setting_params(config, splits.source, storage))
     mlflow.set_tags(
         {
             TAG_STUDY: config.search.study_name,
             TAG_KIND: "search",
-            "nas.optuna_storage": storage,
+            "nas.optuna_storage": redact_url(storage),
             "nas.executor": executor_text,
-            "nas.git_commit": runs.git_commit(PROJECT_ROOT),
         }
     )
-    mlflow.log_text(yaml.safe_dump(config_to_dict(config), sort_keys=False), "config.yaml")
+    search = dataclasses.replace(config.search, storage=redact_url(config.search.storage))
+    given = config_to_dict(dataclasses.replace(config, search=search))  # as given: reusable
+    mlflow.log_text(yaml.safe_dump(given, sort_keys=False), "config.yaml")
     runs.log_dataset(splits.val.images[:1], splits.source, splits.digest, "search")
     baseline = majority_baseline_miou(np.asarray(splits.val.labels), config.model.num_classes)
     mlflow.log_metric("baseline_miou", baseline)
-    mlflow.log_params(
-        {
-            "data.num_train": len(splits.train.ids),
-            "data.num_val": len(splits.val.ids),
-            "data.num_test": len(splits.test.ids),
-            "data.digest": splits.digest,
-        }
-    )
+    sizes = {f"data.num_{s}": len(getattr(splits, s).ids) for s in ("train", "val", "test")}
+    runs.log_new_params(client, run_id, {**sizes, "data.digest": splits.digest})
     return baseline
 
 

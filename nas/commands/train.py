@@ -16,8 +16,9 @@ import torch
 
 from nas.arch.archjson import arch_json, archid, read_arch, write_arch
 from nas.arch.model import StackedHourglass, check_image_size
+from nas.arch.profile import count_params
 from nas.arch.space import Genome, genome_to_params
-from nas.config import Config, flatten_config
+from nas.config import Config
 from nas.data.dataset import load_data
 from nas.data.face_synthetics import Splits
 from nas.data.format import LABELS
@@ -152,17 +153,27 @@ def run(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
             "latency_ms": latency.latency_ms,
             "latency_p90_ms": latency.latency_p90_ms,
         }
-        mlflow.log_metrics(metrics, step=result.steps)  # the best checkpoint, after the last step
+        # the best checkpoint's scores one step after the last training step, where the model
+        # is logged: its LoggedModel is linked to exactly these metrics
+        final_step = result.steps + 1
+        mlflow.log_metrics(metrics, step=final_step)
         model_uri = runs.log_onnx_model(
-            onnx_model, config.model.image_size, config.model.num_classes
+            onnx_model,
+            config.model.image_size,
+            config.model.num_classes,
+            name=f"train-{aid[:8]}",
+            tags={TAG_ARCHID: aid, TAG_KIND: "train", "nas.epochs": config.final_training.epochs},
+            step=final_step,
+            example=True,
         )
         mlflow.log_artifact(str(output_dir / "best.pt"), "weights")
+        measured = {**metrics, "num_params": count_params(model), **latency.as_dict()}
         summary = {
             "archid": aid,
             "source": source,
             "model_uri": model_uri,
             "registered_model": config.tracking.trained_model,
-            "version": _register(config, model_uri, aid, metrics),
+            "version": _register(config, model_uri, aid, measured),
             **{k: metrics[k] for k in ("val_miou", "test_miou", "latency_ms")},
         }
         _write_outputs(output_dir, genome, model, onnx_model, summary, result.history)
@@ -173,19 +184,18 @@ def run(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
 def _log_inputs(config: Config, genome: Genome, source: str, splits: Splits) -> None:
     """Tags, the config's model, data and training keys, genes, architecture and data set."""
     aid = archid(genome)
-    mlflow.set_tags(
-        {
-            TAG_KIND: "train",
-            TAG_ARCHID: aid,
-            "nas.arch_source": source,
-            "nas.git_commit": runs.git_commit(PROJECT_ROOT),
-        }
-    )
+    mlflow.set_tags({TAG_KIND: "train", TAG_ARCHID: aid, "nas.arch_source": source})
     sections = ("model", "data", "final_training")
     settings = {
-        f"config.{k}": v for k, v in flatten_config(config).items() if k.split(".")[0] in sections
+        f"config.{k}": v
+        for k, v in runs.setting_params(config, splits.source).items()
+        if k.split(".")[0] in sections
     }
-    mlflow.log_params({**settings, **genome_to_params(genome), "archid": aid})
+    runs.log_new_params(
+        mlflow.MlflowClient(),
+        mlflow.active_run().info.run_id,
+        {**settings, **genome_to_params(genome), "archid": aid},
+    )
     mlflow.log_text(arch_json(genome), f"{aid}.json")
     runs.log_dataset(splits.val.images[:1], splits.source, splits.digest, "train")
     baseline = majority_baseline_miou(np.asarray(splits.val.labels), config.model.num_classes)
@@ -206,20 +216,31 @@ def _train(
     )
 
 
-def _register(config: Config, model_uri: str, aid: str, metrics: dict[str, float]) -> str:
+def _register(config: Config, model_uri: str, aid: str, measured: dict[str, Any]) -> str:
+    """Register the model with its scores, size, CPU latency and where they were measured."""
     client = mlflow.MlflowClient()
     name = config.tracking.trained_model
-    version = registry.register_version(
-        client,
-        model_uri,
-        name,
-        {
-            TAG_ARCHID: aid,
-            "val_miou": f"{metrics['val_miou']:.6f}",
-            "test_miou": f"{metrics['test_miou']:.6f}",
-            "latency_ms": f"{metrics['latency_ms']:.4f}",
-            "nas.train_run_id": mlflow.active_run().info.run_id,
-        },
+    run_id = mlflow.active_run().info.run_id
+    tags = {
+        TAG_ARCHID: aid,
+        "val_miou": f"{measured['val_miou']:.6f}",
+        "test_miou": f"{measured['test_miou']:.6f}",
+        "latency_ms": f"{measured['latency_ms']:.4f}",
+        "latency_p90_ms": f"{measured['latency_p90_ms']:.4f}",
+        "num_params": measured["num_params"],
+        "nas.train_run_id": run_id,
+        "nas.image_size": config.model.image_size,
+        "nas.num_classes": config.model.num_classes,
+        "nas.cpu_model": measured["cpu_model"],
+        "nas.ort_version": measured["ort_version"],
+        "nas.latency_threads": measured["latency_threads"],
+    }
+    final = config.final_training
+    miou_at = (
+        f"after the full training ({final.epochs:g} epochs, best checkpoint by validation loss; "
+        f"test mIoU {measured['test_miou']:.4f})"
     )
+    description = registry.describe_version(tags, miou_at, f"trained by run {run_id}")
+    version = registry.register_version(client, model_uri, name, tags, description)
     registry.set_aliases(client, name, {TRAINED_ALIAS: version})
     return version

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from nas.evaluation.objectives import DEFAULT_OBJECTIVES, Objective, axes
+from nas.evaluation.objectives import DEFAULT_OBJECTIVES, KNEE_ALIAS, Objective, axes
 
 S = TypeVar("S")
 Costs = tuple[float, ...]
@@ -76,6 +76,15 @@ def hypervolume(
 def best(points: Sequence[S], objective: Objective) -> S:
     """The first point with the best value of one objective."""
     return min(points, key=lambda p: objective.sign * getattr(p, objective.name))
+
+
+def aliased(
+    front: Sequence[S], objectives: Sequence[Objective] = DEFAULT_OBJECTIVES
+) -> dict[str, S]:
+    """The front member each registry alias names: the best in each objective and the knee."""
+    chosen = {o.alias: best(front, o) for o in objectives}
+    chosen[KNEE_ALIAS] = knee(front, objectives)
+    return chosen
 
 
 def _value_per_cost(point: Any, objectives: Sequence[Objective]) -> float:

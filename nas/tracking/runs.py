@@ -1,11 +1,12 @@
-"""MLflow helpers: experiments, batched params and metrics, data set inputs, ONNX models, stale
-runs, tags and the tracking URI (registry versions and aliases: nas.tracking.registry)."""
+"""MLflow helpers: experiments, params and metrics, data set inputs, ONNX models with their
+signature and example, a child run's context, stale runs and the tracking URI (registry versions
+and aliases: nas.tracking.registry)."""
 
 from __future__ import annotations
 
-import logging
+import json
 import os
-import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Iterable
@@ -16,21 +17,32 @@ import mlflow
 import numpy as np
 import onnx
 from mlflow import MlflowClient
-from mlflow.entities import RunStatus
+from mlflow.entities import DatasetInput, Metric, Param, RunStatus
+from mlflow.models import Model
 from mlflow.models.signature import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
+from nas.config import Config, flatten_config
 from nas.evaluation.tensor_names import INPUT_NAME, OUTPUT_NAME
 from nas.paths import sqlite_file
+from nas.redact import redact_url
 
 TAG_STUDY = "nas.study"
 TAG_KIND = "nas.kind"
 TAG_ARCHID = "nas.archid"
-MAX_PARAMS_PER_BATCH = 100
 EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_NOTE = "mlflow.note.content"  # the experiment's description in the UI
+MODEL_TYPE = "face-segmentation"  # every LoggedModel's model_type
+# What a child run shares with the search that made it: where the code came from, and who ran it.
+CONTEXT_TAGS = ("mlflow.user", "mlflow.source.", "mlflow.project.", "mlflow.gitRepoURL")
+DESCRIPTION = """Hardware-aware neural architecture search for face segmentation (hourglass-nas).
 
-logging.getLogger("mlflow").setLevel(logging.WARNING)
-warnings.filterwarnings("ignore", module="mlflow")
+Each search is one parent run (its config, data set, per-generation hypervolume and Pareto
+plots); its child runs are the candidates, one per architecture, with `val_miou`,
+`latency_ms` (ONNX Runtime, CPU) and `num_params`, and the trained ONNX model as a logged
+model named after the run. The Pareto front is registered in the Model Registry with the
+aliases `pareto-best-iou`, `pareto-fastest` and `pareto-knee`; `train` runs train one
+architecture fully."""
 
 
 def init_experiment(name: str) -> str:
@@ -46,12 +58,16 @@ def init_experiment(name: str) -> str:
 
 def experiment_for(name: str) -> str:
     """`mlflow run` hands us its run (MLFLOW_RUN_ID): use that run's experiment; else `name`.
-    The experiment is marked as model training, so the MLflow UI opens on its runs."""
+    The experiment is marked as model training (the UI of MLflow before 3.5 then opens on its runs;
+    later ones follow the browser's workflow switch, see nas.tracking.ui) and described."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
     client = MlflowClient()
     experiment_id = client.get_run(run_id).info.experiment_id if run_id else init_experiment(name)
-    if EXPERIMENT_KIND not in client.get_experiment(experiment_id).tags:
+    tags = client.get_experiment(experiment_id).tags
+    if EXPERIMENT_KIND not in tags:
         client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, "custom_model_development")
+    if EXPERIMENT_NOTE not in tags:  # a description someone wrote in the UI is kept
+        client.set_experiment_tag(experiment_id, EXPERIMENT_NOTE, DESCRIPTION)
     return experiment_id
 
 
@@ -65,34 +81,40 @@ def log_dataset(sample: np.ndarray, source: str, digest: str, context: str) -> N
         mlflow.log_input(dataset, context=context)
 
 
-def git_commit(root: Path) -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-    except OSError:
-        return ""
-    return out.stdout.strip() if out.returncode == 0 else ""
+def setting_params(config: Config, data_source: str, storage: str = "") -> dict[str, Any]:
+    """The config as run params, each the value actually used: the data set folder (the built-in
+    faces as synthetic:<folder name>) and, given `storage`, the study's storage URL without its
+    password."""
+    params = flatten_config(config)
+    params["data.dataset_dir"] = config.data.dataset_dir or f"synthetic:{Path(data_source).name}"
+    if storage:
+        params["search.storage"] = redact_url(storage)
+    return params
 
 
 def log_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
-    """Log many params in batches (the store caps one batch)."""
-    items = [mlflow.entities.Param(k, str(v)[:6000]) for k, v in params.items()]
-    for i in range(0, len(items), MAX_PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=items[i : i + MAX_PARAMS_PER_BATCH])
+    """Log params in one call (MlflowClient.log_batch splits what the store cannot take at once)."""
+    client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+
+
+def log_new_params(client: MlflowClient, run_id: str, params: dict[str, Any]) -> None:
+    """Log the params the run does not hold yet: `mlflow run` logs each -P value first, as the
+    user wrote it (`-P search.objectives=[a,b]`), and a param's value cannot change."""
+    held = client.get_run(run_id).data.params
+    log_params(client, run_id, {k: v for k, v in params.items() if k not in held})
 
 
 def log_metrics(
     client: MlflowClient, run_id: str, metrics: dict[str, float], step: int = 0
 ) -> None:
+    """Log the finite metrics at `step` in one call."""
     now_ms = int(time.time() * 1000)
     items = [
-        mlflow.entities.Metric(k, float(v), now_ms, step)
+        Metric(k, float(v), now_ms, step)
         for k, v in metrics.items()
         if v is not None and np.isfinite(v)
     ]
-    for i in range(0, len(items), 500):
-        client.log_batch(run_id, metrics=items[i : i + 500])
+    client.log_batch(run_id, metrics=items)
 
 
 def onnx_signature(image_size: int, num_classes: int) -> ModelSignature:
@@ -117,19 +139,65 @@ def onnx_requirements() -> list[str]:
     ]
 
 
+def example_image(image_size: int) -> np.ndarray:
+    """A request the model accepts: one grey image, 1 x 3 x S x S (its JSON is about 5 bytes a
+    value: 140 kB at 96 x 96, 1 MB at 256 x 256)."""
+    return np.full((1, 3, image_size, image_size), 0.5, np.float32)
+
+
 def log_onnx_model(
-    onnx_model: bytes, image_size: int, num_classes: int, name: str = "model"
+    onnx_model: bytes,
+    image_size: int,
+    num_classes: int,
+    name: str = "model",
+    tags: dict[str, Any] | None = None,
+    step: int = 0,
+    example: bool = False,
 ) -> str:
-    """Log an ONNX model (CPU provider, signature) to the active run; returns its model URI."""
+    """Log an ONNX model (CPU provider, signature; with `example`, an input example) to the
+    active run as the LoggedModel `name`, linked to the run's metrics at `step`; returns its
+    model URI."""
     info = mlflow.onnx.log_model(
         onnx.load_from_string(onnx_model),
         name=name,
+        model_type=MODEL_TYPE,
+        tags=tags,
+        step=step,
         signature=onnx_signature(image_size, num_classes),
+        input_example=example_image(image_size) if example else None,
         onnx_execution_providers=["CPUExecutionProvider"],
         save_as_external_data=False,
         pip_requirements=onnx_requirements(),
     )
     return info.model_uri
+
+
+def add_input_example(client: MlflowClient, model_uri: str, image_size: int) -> None:
+    """Give a logged model an input example afterwards, in the files and MLmodel entry that
+    `input_example=` writes. The search does this only for the models it registers: an example
+    at 256 x 256 weighs about as much as the model, and most candidates are never served."""
+    model_id = model_uri.removeprefix("models:/")
+    model = Model.load(model_uri)
+    if model.saved_input_example_info:
+        return
+    values = example_image(image_size).tolist()
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "input_example.json").write_text(json.dumps(values))
+        Path(tmp, "serving_input_example.json").write_text(json.dumps({"inputs": values}))
+        model.saved_input_example_info = {
+            "artifact_path": "input_example.json",
+            "serving_input_path": "serving_input_example.json",
+            "type": "ndarray",
+        }
+        model.save(str(Path(tmp, "MLmodel")))
+        client.log_model_artifacts(model_id, tmp)
+
+
+def run_context(client: MlflowClient, run_id: str) -> tuple[dict[str, str], list[DatasetInput]]:
+    """The source and user tags and the data set inputs of a run, for its child runs."""
+    run = client.get_run(run_id)
+    tags = {k: v for k, v in run.data.tags.items() if k.startswith(CONTEXT_TAGS)}
+    return tags, list(run.inputs.dataset_inputs) if run.inputs else []
 
 
 def log_files(

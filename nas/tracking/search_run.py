@@ -16,17 +16,24 @@ from mlflow.entities import RunStatus
 from nas.config import Config
 from nas.data.format import LABELS
 from nas.evaluation.job import Outcome
-from nas.evaluation.objectives import objectives_for, reference_point
+from nas.evaluation.objectives import (
+    Objective,
+    objectives_for,
+    reference_point,
+    reference_settings,
+)
 from nas.search.candidates import Candidate, front_pool
-from nas.search.pareto import best, hypervolume, pareto_front
+from nas.search.pareto import aliased, best, hypervolume, pareto_front
 from nas.search.promotion import rank_correlation
-from nas.tracking import runs
-from nas.tracking.plots import write_plots
+from nas.tracking import runs, ui
+from nas.tracking.plots import HV_PLOT_NAME, PLOT_NAME, Marks, plot_hypervolume_png, plot_png
+from nas.tracking.plots_html import plot_html
 from nas.tracking.registry import register_front
 from nas.tracking.report import state_table, write_generation_files
 from nas.tracking.runs import TAG_ARCHID, TAG_KIND, TAG_STUDY
 
 log = logging.getLogger(__name__)
+MODEL_METRICS = ("latency_ms", "latency_p90_ms", "num_params", "macs")  # measured untrained
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
 
@@ -48,6 +55,27 @@ def closest_parents(candidates: Sequence[Candidate], params: dict[int, dict]) ->
     return parents
 
 
+def run_name(c: Candidate, suffix: str = "") -> str:
+    """gNN-<archid[:8]>: the generation and the architecture."""
+    return f"g{c.generation:02d}-{c.archid[:8]}{suffix}"
+
+
+def model_name(c: Candidate, fidelity: int) -> str:
+    """The candidate's run name, with -f<fidelity> for a promoted (longer) training's model."""
+    return run_name(c, f"-f{fidelity}" if fidelity else "")
+
+
+def alias_marks(
+    front: list[Candidate], objectives: Sequence[Objective], versions: dict[str, str] | None = None
+) -> Marks:
+    """archid -> its aliases (and registered version) for the plots."""
+    names: dict[str, list[str]] = {}
+    for alias, c in aliased(front, objectives).items():
+        names.setdefault(c.archid, []).append(alias)
+    prefix = {a: f"v{v} " for a, v in (versions or {}).items()}
+    return {a: prefix.get(a, "") + ", ".join(labels) for a, labels in names.items()}
+
+
 class SearchTracker:
     """The search's events (nas.search.events.SearchListener) recorded in MLflow, and its front
     registered at the end; only the driver process uses it."""
@@ -59,7 +87,11 @@ class SearchTracker:
         self.study = config.search.study_name
         self.objectives = objectives_for(config)
         self.fronts: list[list[Candidate]] = []
+        self.hypervolumes: list[float] = []
         self.start_time = runs.now()
+        # every child run shows the search's source, user and data set
+        self.context_tags, self.datasets = runs.run_context(self.client, parent_run_id)
+        self.ui_base = ui.ui_base()
 
     def _tags(self, c: Candidate) -> dict[str, str]:
         return {
@@ -74,9 +106,11 @@ class SearchTracker:
     def _create_run(self, c: Candidate, suffix: str = "") -> str:
         run = self.client.create_run(
             self.experiment_id,
-            run_name=(f"g{c.generation:02d}-{c.archid[:8]}{suffix}"),
-            tags=self._tags(c),
+            run_name=run_name(c, suffix),
+            tags={**self.context_tags, **self._tags(c)},
         )
+        if self.datasets:
+            self.client.log_inputs(run.info.run_id, datasets=self.datasets)
         return run.info.run_id
 
     def candidate_started(self, c: Candidate, params: dict, latency: dict[str, Any]) -> None:
@@ -109,15 +143,33 @@ class SearchTracker:
         return None
 
     def _log_trained(self, c: Candidate, outcome: Outcome, fidelity: int = 0) -> str:
-        """Metrics at step = fidelity and the trained ONNX model; returns the model's URI."""
+        """Metrics at step = fidelity and the trained ONNX model, a LoggedModel linked to them
+        (a promoted model also to the untrained measures, logged again at its step); returns
+        the model's URI."""
         names = LABELS[: len(outcome.per_class_iou)]
         per_class = {f"val_iou_{n}": v for n, v in zip(names, outcome.per_class_iou, strict=True)}
-        runs.log_metrics(self.client, c.run_id, {**outcome.metrics, **per_class}, step=fidelity)
+        measured = {k: getattr(c, k) for k in MODEL_METRICS} if fidelity else {}
+        metrics = {**outcome.metrics, **per_class, **measured}
+        runs.log_metrics(self.client, c.run_id, metrics, step=fidelity)
         self.client.set_tag(c.run_id, "nas.worker", outcome.worker)
+        if outcome.node:  # the Ray node that trained it
+            self.client.set_tag(c.run_id, "nas.node", outcome.node)
         self.client.set_tag(c.run_id, "nas.fidelity", str(c.fidelity))
+        tags = {
+            TAG_ARCHID: c.archid,
+            TAG_STUDY: self.study,
+            "nas.fidelity": fidelity,
+            "nas.generation": c.generation,
+            "nas.search_run_id": self.parent_run_id,
+        }
         with mlflow.start_run(run_id=c.run_id, nested=True):
             c.model_uri = runs.log_onnx_model(
-                outcome.onnx_model, self.config.model.image_size, self.config.model.num_classes
+                outcome.onnx_model,
+                self.config.model.image_size,
+                self.config.model.num_classes,
+                name=model_name(c, fidelity),
+                tags=tags,
+                step=fidelity,
             )
         return c.model_uri
 
@@ -164,6 +216,7 @@ class SearchTracker:
         for state in ("complete", "infeasible", "failed", "duplicate"):
             metrics[f"num_{state}"] = sum(c.state == state for c in candidates)
         runs.log_metrics(self.client, self.parent_run_id, metrics, step=generation)
+        self.hypervolumes.append(metrics["hypervolume"])
         log.info(
             "generation %d done: front of %d, hypervolume %.4f, best mIoU %.4f",
             generation,
@@ -174,8 +227,36 @@ class SearchTracker:
         hours = (runs.now() - self.start_time) / 3600
         table = state_table(candidates, front, closest_parents(candidates, params), hours)
         paths = write_generation_files(self.output_dir, generation, table, front)
-        paths += write_plots(self.output_dir, candidates, self.fronts, self.objectives)
+        marks = alias_marks(front, self.objectives) if front else {}
+        paths += self._write_plots(candidates, marks)
         runs.log_files(self.client, self.parent_run_id, paths)
+
+    def _write_plots(self, candidates: list[Candidate], marks: Marks) -> list[Path]:
+        """pareto_evolution.png/.html and hypervolume.png under output_dir."""
+        out = self.output_dir
+        reference = ", ".join(
+            f"{o.name} {value:g}"
+            for o, _, value in reference_settings(self.config, self.objectives)
+        )
+        links = {
+            c.run_id: ui.run_url(self.experiment_id, c.run_id, self.ui_base)
+            for c in candidates
+            if c.run_id
+        }
+        return [
+            plot_png(out / f"{PLOT_NAME}.png", candidates, self.fronts, self.objectives, marks),
+            plot_html(
+                out / f"{PLOT_NAME}.html",
+                candidates,
+                self.fronts,
+                self.objectives,
+                marks,
+                links,
+                self.hypervolumes,
+                reference,
+            ),
+            plot_hypervolume_png(out / f"{HV_PLOT_NAME}.png", self.hypervolumes, reference),
+        ]
 
     def _front_metrics(self, front: list[Candidate]) -> dict[str, float]:
         """The front's hypervolume and size, and its best value of each objective."""
@@ -190,10 +271,14 @@ class SearchTracker:
 
     def register(self, candidates: list[Candidate]) -> dict[str, Any]:
         """At the end: tag front membership on every candidate run, register the front, set
-        the aliases."""
+        the aliases, and mark the registered versions on the plots."""
         front = pareto_front(front_pool(candidates), self.objectives)
         front_ids = {c.archid for c in front}
         for c in candidates:
             if c.run_id:
                 self.client.set_tag(c.run_id, "nas.pareto", str(c.archid in front_ids).lower())
-        return register_front(self.client, self.config, front, self.parent_run_id)
+        summary = register_front(self.client, self.config, front, self.parent_run_id)
+        if self.fronts:
+            marks = alias_marks(front, self.objectives, summary["versions"])
+            runs.log_files(self.client, self.parent_run_id, self._write_plots(candidates, marks))
+        return summary

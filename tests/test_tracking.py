@@ -1,0 +1,191 @@
+"""What MLflow and Optuna users see of one stub search with promotion: named, typed and tagged
+LoggedModels linked to their metrics, child runs with the search's source, user and data set, no
+empty or secret params, described registry versions with an input example, the study's metric
+names, the plots; and that importing the project leaves MLflow's warnings and logging alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+from mlflow.models import Model
+
+from nas.config import load_config
+from nas.search.study import replaced_trials, requeue_stale_trials
+from nas.tracking import runs, ui
+from tests import ui_probe
+from tests.test_search import NARROW, StubExecutor, run_with, tiny_config
+
+PROMOTE = {"promotion.enabled": "true", "search.study_name": "seen"}
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, data_cache) -> dict:
+    """One stub search with promotion in a fresh store; its summary and store folder."""
+    store = tmp_path_factory.mktemp("tracking")
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.delenv("MLFLOW_RUN_ID", raising=False)
+        mlflow.set_tracking_uri(uri)
+        config = tiny_config(data_cache, **{**NARROW, **PROMOTE})
+        summary = run_with(StubExecutor(), config, store / "out", patch)
+    return {**summary, "store": store, "uri": uri}
+
+
+@pytest.fixture
+def client(searched) -> mlflow.MlflowClient:
+    mlflow.set_tracking_uri(searched["uri"])
+    return mlflow.MlflowClient(searched["uri"])
+
+
+def _runs(client, searched, kind: str) -> list:
+    parent = client.get_run(searched["run_id"])
+    return client.search_runs(
+        [parent.info.experiment_id], f"tags.`nas.kind` = '{kind}'", max_results=1000
+    )
+
+
+def test_logged_models_are_named_typed_tagged_and_linked(client, searched) -> None:
+    children = {r.info.run_id: r for r in _runs(client, searched, "candidate")}
+    models = mlflow.search_logged_models(
+        experiment_ids=[client.get_run(searched["run_id"]).info.experiment_id],
+        output_format="list",
+    )
+    assert models and not any(m.name == "model" for m in models)
+    fidelities = set()
+    for m in models:
+        run = children[m.source_run_id]
+        fidelity = int(m.tags["nas.fidelity"])
+        fidelities.add(fidelity)
+        assert m.name == run.info.run_name + (f"-f{fidelity}" if fidelity else "")
+        assert m.model_type == "face-segmentation"
+        assert m.tags["nas.archid"] == run.data.tags["nas.archid"]
+        assert m.tags["nas.study"] == "seen"
+        linked = {x.key: x for x in mlflow.get_logged_model(m.model_id).metrics}
+        assert linked["val_miou"].step == fidelity
+        assert {"val_miou", "latency_ms", "num_params"} <= set(linked)
+        history = client.get_metric_history(run.info.run_id, "val_miou")
+        assert linked["val_miou"].value == next(h.value for h in history if h.step == fidelity)
+    assert fidelities == {0, 1}  # promoted models are there, named -f1
+
+
+def test_child_runs_share_the_search_source_user_and_data_set(client, searched) -> None:
+    parent = client.get_run(searched["run_id"])
+    context = {
+        k: v for k, v in parent.data.tags.items() if k.startswith(("mlflow.source.", "mlflow.user"))
+    }
+    assert {"mlflow.source.name", "mlflow.user"} <= set(context)
+    digest = parent.inputs.dataset_inputs[0].dataset.digest
+    for child in _runs(client, searched, "candidate"):
+        assert {k: child.data.tags.get(k) for k in context} == context
+        assert [d.dataset.digest for d in child.inputs.dataset_inputs] == [digest]
+
+
+def test_parent_params_are_the_values_used(client, searched) -> None:
+    parent = client.get_run(searched["run_id"])
+    params = parent.data.params
+    assert not [k for k, v in params.items() if v == ""]
+    assert params["data.dataset_dir"] == "synthetic:n80_s64_seed0"
+    assert params["search.storage"] == f"sqlite:///{searched['store'] / 'optuna.db'}"
+    assert "nas.git_commit" not in parent.data.tags
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert "Pareto front" in experiment.tags["mlflow.note.content"]
+
+
+def test_settings_hide_passwords_and_name_the_built_in_faces() -> None:
+    config = load_config([], {"data.dataset_dir": ""})
+    params = runs.setting_params(
+        config, "/cache/synthetic/n800_s128_seed0", "postgresql://nas:s3cret@db:5432/optuna"
+    )
+    assert params["data.dataset_dir"] == "synthetic:n800_s128_seed0"
+    assert params["search.storage"] == "postgresql://nas:***@db:5432/optuna"
+    assert "" not in params.values()
+
+
+def test_registry_describes_its_models(client, searched) -> None:
+    name = "face-seg-hourglass"
+    model = client.get_registered_model(name)
+    assert model.description and model.tags["task"] == "semantic segmentation of faces"
+    for version in client.search_model_versions(f"name = '{name}'"):
+        text = version.description
+        assert "input 64 x 64" in text and "19 classes" in text
+        assert version.tags["nas.cpu_model"] in text and "promoted training" in text
+        assert f"search 'seen' (run {searched['run_id']})" in text
+        example = Model.load(f"models:/{name}/{version.version}").saved_input_example_info
+        assert example["serving_input_path"] == "serving_input_example.json"
+
+
+def test_study_names_its_objectives(searched) -> None:
+    study = optuna.load_study(
+        study_name="seen", storage=f"sqlite:///{searched['store'] / 'optuna.db'}"
+    )
+    assert study.metric_names == ["val_miou", "latency_ms"]
+
+
+def test_plots_are_interactive_and_mark_the_registered_models(client, searched) -> None:
+    out = searched["store"] / "out"
+    page = (out / "pareto_evolution.html").read_text()
+    assert "plotly" in page and "plotly_click" in page
+    for archid, version in searched["versions"].items():
+        assert archid in page and f'"v{version} ' in page
+    for run in _runs(client, searched, "candidate"):  # their runs' addresses on hover
+        if run.data.tags.get("nas.state") == "complete":
+            assert run.info.run_id in page
+    assert (out / "hypervolume.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_shared_view_opens_the_candidates_as_a_runs_table(client, searched) -> None:
+    experiment_id = client.get_run(searched["run_id"]).info.experiment_id
+    key = ui.share_candidates_view(client, experiment_id, "seen")
+    view = json.loads(client.get_experiment(experiment_id).tags[ui.SHARED_VIEW_TAG + key])
+    assert "metrics.`val_miou`" in view["selectedColumns"]
+    assert "tags.`nas.pareto`" in view["selectedColumns"]
+    url = ui.runs_url(experiment_id, key, "http://127.0.0.1:5000")
+    assert url == (
+        f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?"
+        f"workflowType=machine_learning&viewStateShareKey={key}"
+    )
+
+
+def test_stale_trials_are_failed_and_run_again() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    distributions = {"x": optuna.distributions.IntDistribution(0, 9)}
+    done, stale = study.ask(distributions), study.ask(distributions)
+    stale.set_user_attr("generation", 3)
+    study.tell(done, [1.0, 1.0])
+    assert requeue_stale_trials(study) == [stale.number]
+    assert study.trials[stale.number].state == optuna.trial.TrialState.FAIL
+    again = study.ask(distributions)  # ask takes the enqueued parameters first
+    assert again.params == stale.params and again.user_attrs["generation"] == 3
+    assert replaced_trials(study.get_trials()) == {stale.number}
+
+
+def test_importing_the_project_leaves_mlflow_warnings_and_logging_alone() -> None:
+    probe = """
+import logging, warnings, mlflow
+level = logging.getLogger("mlflow").level
+import nas.commands.search, nas.commands.train, nas.commands.select, nas.tracking.search_run
+assert logging.getLogger("mlflow").level == level, "mlflow's log level changed"
+with warnings.catch_warnings(record=True) as seen:  # MLflow's own warnings still show
+    for category in (FutureWarning, UserWarning):
+        warnings.warn_explicit("probe", category, "fluent.py", 1, "mlflow.tracking.fluent", {})
+assert len(seen) == 2, seen
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=Path(__file__).parent.parent, capture_output=True
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+
+
+def test_the_ui_shows_source_user_data_set_and_model_names(searched) -> None:
+    with ui_probe.mlflow_ui(searched["uri"]) as base:
+        rows = ui_probe.runs_table(base, "hourglass-nas")
+    ui_probe.check(rows)
+    promoted = [r for r in rows if len(r["models"]) == 2]
+    assert promoted and all(sorted(r["models"]) == [r["name"], f"{r['name']}-f1"] for r in promoted)
