@@ -76,6 +76,9 @@ class Stack:
     def exports(self) -> dict[str, str]:
         return {
             "RAY_ADDRESS": f"127.0.0.1:{self.ports['ray']}",
+            # Ray 2.60 rewrites 127.0.0.1 to the machine's outward address unless this is 0;
+            # any Ray client of this loopback cluster (`ray status`, a script) needs it
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{self.ports['mlflow']}",
             "MLFLOW_TRACKING_USERNAME": ADMIN,
             "MLFLOW_TRACKING_PASSWORD": self.secrets["mlflow_password"],

@@ -9,10 +9,14 @@ from collections.abc import Callable
 
 from nas.config import parse_overrides
 from nas.errors import UserError
+from nas.redact import redact_text
+
+SERVICES = ("mlflow", "requests", "urllib3", "sqlalchemy", "psycopg", "botocore")
 
 
 def run_main(main: Callable[[], int]) -> int:
-    """Run `main`; a UserError prints 'error: <message>' without a traceback and returns 2."""
+    """Run `main`; a UserError prints 'error: <message>' without a traceback and returns 2; a
+    tracking server or database that fails mid-command prints what failed and returns 1."""
     try:
         return main()
     except UserError as err:
@@ -21,6 +25,20 @@ def run_main(main: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        if not {c.__module__.split(".")[0] for c in type(err).__mro__} & set(SERVICES):
+            raise
+        first = redact_text(str(err).strip().splitlines()[0] if str(err).strip() else "")
+        print(
+            textwrap.fill(
+                f"error: a service this command talks to failed ({type(err).__name__}: "
+                f"{first[:400]}). What was logged so far is kept; once the service answers again, "
+                "run the same command again to resume.",
+                width=100,
+            ),
+            file=sys.stderr,
+        )
+        return 1
 
 
 def named_overrides(named: dict[str, str], rest: list[str]) -> dict[str, str]:

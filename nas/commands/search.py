@@ -21,8 +21,8 @@ from nas.redact import redact_url
 from nas.search.checks import check_search_config
 from nas.search.executors import make_executor
 from nas.search.loop import SearchState, run_generations
-from nas.search.study import default_storage, open_study
-from nas.tracking import runs
+from nas.search.study import open_study, resolve_storage
+from nas.tracking import preflight, runs
 from nas.tracking.runs import TAG_KIND, TAG_STUDY
 from nas.tracking.search_run import SearchTracker
 
@@ -57,8 +57,10 @@ def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str
 def run(config: Config, output_dir: Path) -> dict[str, Any]:
     """Run or resume the search; returns the registered front's summary."""
     check_search_config(config)
+    preflight.check_tracking_server(runs.tracking_uri())
+    preflight.explain_retries()
     splits = load_data(config.data, config.model.image_size)
-    storage = config.search.storage or default_storage(runs.tracking_uri())
+    storage = resolve_storage(config, runs.tracking_uri())
     experiment_id = runs.experiment_for(config.tracking.experiment_name)
     study = open_study(config, storage)
     output_dir.mkdir(parents=True, exist_ok=True)

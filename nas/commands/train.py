@@ -27,7 +27,7 @@ from nas.evaluation.latency import export_onnx, measure_onnx_latency
 from nas.evaluation.metrics import majority_baseline_miou
 from nas.evaluation.training import FinalTrainResult, train_final
 from nas.paths import PROJECT_ROOT
-from nas.tracking import registry, runs
+from nas.tracking import preflight, registry, runs
 from nas.tracking.runs import TAG_ARCHID, TAG_KIND
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,8 @@ def _write_outputs(
 def run(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
     """Train `arch` with the final recipe, log everything to one MLflow run, register its ONNX
     model; returns a summary."""
+    preflight.check_tracking_server(runs.tracking_uri())
+    preflight.explain_retries()
     with tempfile.TemporaryDirectory() as download:
         genome, source = resolve_arch(arch, Path(download))
     check_image_size(genome, config.model.image_size, source)

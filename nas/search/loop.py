@@ -126,6 +126,14 @@ def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candid
 def _finish_trained(
     state: SearchState, trial: optuna.Trial, c: Candidate, outcome: Outcome
 ) -> None:
+    if outcome.data_error:  # the worker's machine lacks the data: no candidate can train there
+        where = f"Ray node {outcome.node}" if outcome.node else outcome.worker or "a worker"
+        raise SearchError(
+            f"{outcome.error.splitlines()[0]} (on {where}). Every machine that trains needs "
+            "data.dataset_dir at the same path, or leave it empty for the built-in synthetic "
+            "faces, which each machine makes itself. The search stopped before telling this "
+            "candidate; run the same command again once the data is in place."
+        )
     if outcome.ok:
         c.state, c.val_miou = "complete", outcome.metrics["val_miou"]
         c.val_miou_f0 = c.val_miou

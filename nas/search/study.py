@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from nas.config import Config
 from nas.errors import UserError
 from nas.evaluation.objectives import objectives_for
 from nas.paths import sqlite_file
+from nas.redact import redact_text, redact_url
 
+STORAGE_ENV = "NAS_SEARCH_STORAGE"  # the study's storage when search.storage is empty
 RETRY_OF = "retry_of"  # user attribute of a re-run trial: the number of the stale one it replaces
 
 
@@ -25,6 +28,11 @@ def default_storage(tracking_uri: str) -> str:
     store = sqlite_file(tracking_uri)
     folder = store.parent if store is not None else Path.cwd()
     return f"sqlite:///{folder / 'optuna.db'}"
+
+
+def resolve_storage(config: Config, tracking_uri: str) -> str:
+    """search.storage, else $NAS_SEARCH_STORAGE, else optuna.db beside a SQLite MLflow store."""
+    return config.search.storage or os.environ.get(STORAGE_ENV) or default_storage(tracking_uri)
 
 
 def make_sampler(config: Config) -> BaseSampler:
@@ -72,9 +80,10 @@ def open_study(config: Config, storage: str) -> optuna.Study:
         )
     except Exception as err:  # noqa: BLE001 - storage URLs fail in many library-specific ways
         raise UserError(
-            f"search.storage = {storage!r}: cannot open the Optuna storage "
-            f"({type(err).__name__}: {err}). Expected an SQLAlchemy URL such as "
-            "sqlite:///optuna.db or postgresql://user:pass@host/db."
+            f"search.storage (or ${STORAGE_ENV}) = {redact_url(storage)!r}: cannot open the "
+            f"Optuna storage ({type(err).__name__}: {redact_text(str(err).splitlines()[0])}). "
+            "Expected a reachable SQLAlchemy URL such as sqlite:///optuna.db or "
+            "postgresql://user:pass@host/db."
         ) from None
     _check_or_mark(study, config, storage)
     return study
@@ -93,7 +102,7 @@ def _check_or_mark(study: optuna.Study, config: Config, storage: str) -> None:
         study.set_user_attr("space_signature", signature)
         study.set_user_attr("objectives", names)
         return
-    where = f"study '{config.search.study_name}' in {storage} was created for"
+    where = f"study '{config.search.study_name}' in {redact_url(storage)} was created for"
     if stored != signature:
         raise UserError(
             f"{where} another search space, image size or class count, so its trials cannot be "

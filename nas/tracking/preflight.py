@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 
 import requests
 
@@ -56,11 +57,27 @@ def check_tracking_server(uri: str) -> None:
             f"the MLflow tracking server at {uri} answered HTTP {answer.status_code} to a "
             f"search of experiments: {redact_text(answer.text[:300])}"
         )
-    artifacts = _get(uri, "/api/2.0/mlflow-artifacts/artifacts?path=", "artifact store")
-    if artifacts.status_code not in (200, 404, 503):  # 404/503: the server serves no artifacts
+    _check_artifact_store(uri)
+
+
+def _check_artifact_store(uri: str) -> None:
+    """Write and delete a small probe file through the server's artifact proxy (a missing
+    bucket or wrong storage keys show only on writing); a server that proxies no artifacts, or
+    does not let this user write outside an experiment, is left to the run itself."""
+    path = f"{uri}/api/2.0/mlflow-artifacts/artifacts/nas-preflight/{uuid.uuid4().hex}.txt"
+    try:
+        put = requests.put(path, data=b"probe", auth=_auth(), timeout=TIMEOUT_S)
+        if put.status_code == 200:
+            requests.delete(path, auth=_auth(), timeout=TIMEOUT_S)
+    except requests.RequestException as err:
+        raise UserError(
+            f"the MLflow tracking server at {uri} failed while storing an "
+            f"artifact ({type(err).__name__})."
+        ) from None
+    if put.status_code >= 500:
         raise UserError(
             f"the MLflow tracking server at {uri} cannot use its artifact store (HTTP "
-            f"{artifacts.status_code}: {redact_text(artifacts.text[:300])}). Check the server's "
+            f"{put.status_code}: {redact_text(put.text[:300])}). Check the server's "
             "--artifacts-destination (the bucket must exist) and its storage credentials."
         )
 
