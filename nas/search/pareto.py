@@ -31,20 +31,25 @@ def dominates(a: Any, b: Any, objectives: Sequence[Objective] = DEFAULT_OBJECTIV
     return dominates_costs(costs(a, objectives), costs(b, objectives))
 
 
+def nondominated(vectors: Sequence[Costs]) -> list[int]:
+    """Indices of the cost vectors no other dominates, in ascending cost order; of equal vectors
+    the first is kept. In that order a vector can only be dominated by an earlier one, and then
+    by an earlier one of the front (dominance is transitive), so each vector is compared with
+    the front alone: O(n x front) instead of O(n^2)."""
+    front: list[int] = []
+    for i in sorted(range(len(vectors)), key=vectors.__getitem__):  # stable: the first of equals
+        mine = vectors[i]
+        if not any(vectors[j] == mine or dominates_costs(vectors[j], mine) for j in front):
+            front.append(i)
+    return front
+
+
 def pareto_front(
     points: Sequence[S], objectives: Sequence[Objective] = DEFAULT_OBJECTIVES
 ) -> list[S]:
     """The non-dominated points sorted by cost vector (for the default objectives: by latency);
     of equal points the first is kept."""
-    scored = [(costs(p, objectives), p) for p in points]
-    front: list[tuple[Costs, S]] = []
-    for mine, p in scored:
-        if any(dominates_costs(other, mine) for other, _ in scored):
-            continue
-        if any(kept == mine for kept, _ in front):
-            continue
-        front.append((mine, p))
-    return [p for _, p in sorted(front, key=lambda item: item[0])]
+    return [points[i] for i in nondominated([costs(p, objectives) for p in points])]
 
 
 def _volume(points: list[Costs], ref: Costs) -> float:

@@ -22,7 +22,7 @@ import pandas as pd
 from nas.config import PromotionConfig, TrainingConfig
 from nas.evaluation.objectives import DEFAULT_OBJECTIVES, Objective, axes
 from nas.search.candidates import Candidate, unique_trained
-from nas.search.pareto import Costs, dominates_costs
+from nas.search.pareto import Costs, dominates_costs, nondominated
 
 PROMOTED = 1  # the fidelity level of a promoted score; 0 is the partial training
 ATTR_PREFIX = "promotion:"
@@ -58,8 +58,10 @@ def near_front(
     theirs (slack 0: the partial-training Pareto front itself)."""
     scored = [(_partial_costs(c, objectives, 0.0), c) for c in unique_trained(list(candidates))]
     pool = [(costs, c) for costs, c in scored if all(math.isfinite(x) for x in costs)]
+    # a vector dominated by any of the pool is dominated by one of the pool's front
+    front = [pool[i][0] for i in nondominated([costs for costs, _ in pool])]
     raised = [(_partial_costs(c, objectives, slack), c) for _, c in pool]
-    return [c for mine, c in raised if not any(dominates_costs(o, mine) for o, _ in pool)]
+    return [c for mine, c in raised if not any(dominates_costs(o, mine) for o in front)]
 
 
 def choose(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
@@ -38,20 +39,30 @@ FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
 
 
-def closest_parents(candidates: Sequence[Candidate], params: dict[int, dict]) -> dict[int, str]:
+def closest_parents(
+    candidates: Sequence[Candidate], params: dict[int, dict], known: dict[int, str] | None = None
+) -> dict[int, str]:
     """For each candidate after generation 0: the archid of the earlier candidate sharing the
-    most genes with it (a proxy, since Optuna does not record NSGA-II parents)."""
-    parents: dict[int, str] = {}
-    for c in candidates:
-        earlier = [e for e in candidates if e.generation < c.generation and e.state != "duplicate"]
+    most genes with it (a proxy, since Optuna does not record NSGA-II parents). Parents in
+    `known` are kept; the others are found with one array comparison per generation."""
+    parents = dict(known or {})
+    codes: dict[tuple[str, Any], int] = {}
+    genes = sorted({k for c in candidates for k in params.get(c.trial_number, {})})
+
+    def encode(c: Candidate) -> list[int]:
         mine = params.get(c.trial_number, {})
-        if not earlier or not mine:
+        return [codes.setdefault((k, repr(mine.get(k))), len(codes)) for k in genes]
+
+    pending = [c for c in candidates if c.trial_number not in parents and c.generation > 0]
+    for generation in sorted({c.generation for c in pending}):
+        earlier = [e for e in candidates if e.generation < generation and e.state != "duplicate"]
+        new = [c for c in pending if c.generation == generation and params.get(c.trial_number)]
+        if not earlier or not new:
             continue
-        best = max(
-            earlier,
-            key=lambda e: sum(params.get(e.trial_number, {}).get(k) == v for k, v in mine.items()),
-        )
-        parents[c.trial_number] = best.archid
+        table = np.array([encode(e) for e in earlier])
+        shared = (np.array([encode(c) for c in new])[:, None, :] == table[None]).sum(axis=2)
+        for c, row in zip(new, shared, strict=True):
+            parents[c.trial_number] = earlier[int(row.argmax())].archid  # the first best
     return parents
 
 
@@ -88,6 +99,7 @@ class SearchTracker:
         self.objectives = objectives_for(config)
         self.fronts: list[list[Candidate]] = []
         self.hypervolumes: list[float] = []
+        self.parents: dict[int, str] = {}  # trial number -> closest earlier archid
         self.start_time = runs.now()
         # every child run shows the search's source, user and data set
         self.context_tags, self.datasets = runs.run_context(self.client, parent_run_id)
@@ -225,7 +237,8 @@ class SearchTracker:
             metrics.get("best_miou", math.nan),
         )
         hours = (runs.now() - self.start_time) / 3600
-        table = state_table(candidates, front, closest_parents(candidates, params), hours)
+        self.parents = closest_parents(candidates, params, self.parents)
+        table = state_table(candidates, front, self.parents, hours)
         paths = write_generation_files(self.output_dir, generation, table, front)
         marks = alias_marks(front, self.objectives) if front else {}
         paths += self._write_plots(candidates, marks)
