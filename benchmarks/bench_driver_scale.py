@@ -47,7 +47,7 @@ def fake_measures(genome, num_classes: int, image_size: int, cfg) -> CheapMeasur
     return CheapMeasures(
         int(_score(key[12:], 1e3, 1e6)),
         int(_score(key[18:], 1e6, 1e9)),
-        Latency(latency, latency * 1.1, 0.01, 1, 1, cfg.opset, "stub", "stub"),
+        Latency(latency, latency * 1.1, 0.01, 1, 1, 0.0, cfg.opset, "stub", "stub"),
     )
 
 

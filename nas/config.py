@@ -88,6 +88,7 @@ class LatencyConfig:
     target_seconds: float = 3.0  # more than min_runs while within this time
     opset: int = 18  # ONNX opset of the export
     exporter: str = "dynamo"  # dynamo (torch.export) or torchscript (deprecated, ~10x faster)
+    onnx_tolerance: float = 1e-3  # most |logit| difference ONNX vs PyTorch, x max(1, |logits|)
     max_latency_ms: float = 0.0  # candidates slower than this are not trained (0: no budget)
     max_params: int = 0  # candidates with more parameters are not trained (0: no budget)
 
@@ -101,7 +102,7 @@ class SearchConfig:
     population_size: int = 20  # candidates per generation
     generations: int = 10  # generations in all, the first one random
     seed: int = 42  # the sampler's seed
-    mutation_prob: float = 0.3  # NSGA's per-gene mutation probability (0: 1 / genes)
+    mutation_prob: float = 0.3  # NSGA per-gene mutation probability (0: max(1 / genes, 0.1))
     crossover_prob: float = 0.9  # NSGA's crossover probability
     swapping_prob: float = 0.5  # NSGA's uniform-crossover gene swap probability
     study_name: str = "hourglass-nas"  # the Optuna study; the same name resumes it

@@ -56,6 +56,7 @@ def test_ray_and_serial_give_the_same_results(jobs: list[Job], monkeypatch) -> N
         assert serial[number].ok and parallel[number].ok
         assert serial[number].metrics["val_miou"] == parallel[number].metrics["val_miou"]
         assert serial[number].metrics["val_loss"] == parallel[number].metrics["val_loss"]
+        assert 0 <= serial[number].metrics["onnx_max_abs_diff"] < 1e-3  # the export checked
         assert serial[number].per_class_iou == parallel[number].per_class_iou
         assert len(parallel[number].onnx_model) > 1000
     assert not crashed.ok and crashed.trial_number == 0 and "Error" in crashed.error

@@ -13,7 +13,15 @@ from nas.arch.model import StackedHourglass, check_image_size, size_divisor
 from nas.arch.profile import count_macs, count_params
 from nas.arch.space import ArchError, random_genome
 from nas.config import LatencyConfig, SpaceConfig
-from nas.evaluation.latency import export_onnx, inference_session, measure_onnx_latency
+from nas.evaluation import latency as latency_module
+from nas.evaluation.latency import (
+    OnnxMismatchError,
+    export_checked,
+    export_onnx,
+    inference_session,
+    measure_model_latency,
+    measure_onnx_latency,
+)
 from tests.conftest import PUBLISHED
 
 BE543 = "be543f6a3d1eadc9a42496f0b40871d82d4931df"
@@ -86,3 +94,26 @@ def test_indivisible_input_size_is_refused() -> None:
 def test_macs_of_a_single_conv() -> None:
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1, bias=False))
     assert count_macs(model, 8) == 8 * 8 * 4 * 3 * 9
+
+
+def test_every_export_is_checked_against_its_network(small_space, monkeypatch) -> None:
+    """The export's logits are compared with the network's on a fixed input; an export that
+    computes something else is refused with a clear error instead of being timed or logged."""
+    genome = random_genome(small_space, random.Random(7))
+    torch.manual_seed(0)
+    model = StackedHourglass(genome, num_classes=7)
+    onnx_model, diff = export_checked(model, 32, 18, "torchscript", tolerance=1e-3)
+    assert onnx_model and 0 <= diff < 1e-4
+    latency = measure_model_latency(model, 32, LatencyConfig(warmup_runs=1, min_runs=3))
+    assert 0 <= latency.timed_onnx_max_abs_diff < 1e-4
+
+    torch.manual_seed(1)
+    other = StackedHourglass(genome, num_classes=7)  # same graph, other weights
+
+    def wrong_export(net, *args, **kwargs):
+        return original(other, *args, **kwargs)
+
+    original = latency_module.export_onnx
+    monkeypatch.setattr(latency_module, "export_onnx", wrong_export)
+    with pytest.raises(OnnxMismatchError, match="computes other logits.*latency.onnx_tolerance"):
+        export_checked(model, 32, 18, "torchscript", tolerance=1e-3)

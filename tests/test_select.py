@@ -4,6 +4,7 @@ on the best, latency re-timed here; clear errors for an unknown model, an empty 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -13,6 +14,7 @@ from entrypoints.select import main
 from nas.arch.archjson import parse_arch
 from nas.arch.model import StackedHourglass
 from nas.commands.select import Budgets, run
+from nas.config import LatencyConfig
 from nas.errors import UserError
 from nas.evaluation.latency import export_onnx
 from nas.tracking.registry import register_version
@@ -93,3 +95,14 @@ def test_command_prints_the_matches_and_measures_here(registry, capsys) -> None:
     assert not any(
         k.startswith("nas.latency_ms_on.") for k in registry.get_model_version(NAME, "1").tags
     )
+
+
+def test_a_version_whose_files_were_deleted_is_named(registry) -> None:
+    """The registry still lists the version, its artifacts are gone: one clear error naming
+    the version, not a traceback from deep inside MLflow."""
+    model_id = registry.get_model_version(NAME, "3").source.removeprefix("models:/")
+    location = registry.get_logged_model(model_id).artifact_location
+    shutil.rmtree(location.removeprefix("file://"))
+    fast = LatencyConfig(warmup_runs=1, min_runs=3, target_seconds=0)
+    with pytest.raises(UserError, match=f"registered model {NAME} version [23]: its ONNX model"):
+        run(NAME, Budgets(min_miou=0.5), latency=fast)

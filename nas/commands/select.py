@@ -10,7 +10,6 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -125,8 +124,13 @@ def measure(client: MlflowClient, choices: list[Choice], cfg: LatencyConfig) -> 
     measured = []
     for c in choices:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(mlflow.artifacts.download_artifacts(c.uri, dst_path=tmp))
-            model = (folder / "model.onnx").read_bytes()
+            model = runs.download_version_file(
+                c.name,
+                c.version,
+                lambda c=c, tmp=tmp: mlflow.artifacts.download_artifacts(c.uri, dst_path=tmp),
+                "ONNX model",
+                inside="model.onnx",
+            ).read_bytes()
         size = onnx.load_from_string(model).graph.input[0].type.tensor_type.shape.dim[2].dim_value
         latency = measure_onnx_latency(model, size, cfg)
         note = (

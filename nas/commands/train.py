@@ -23,7 +23,7 @@ from nas.data.dataset import load_data
 from nas.data.face_synthetics import Splits
 from nas.data.format import LABELS
 from nas.errors import UserError
-from nas.evaluation.latency import export_onnx, measure_onnx_latency
+from nas.evaluation.latency import export_checked, measure_onnx_latency
 from nas.evaluation.metrics import majority_baseline_miou
 from nas.evaluation.training import FinalTrainResult, train_final
 from nas.paths import PROJECT_ROOT
@@ -57,10 +57,13 @@ def _from_registry(uri: str, workdir: Path) -> Path:
             f"arch {uri}: version {version.version} has no '{TAG_ARCHID}' tag or run;"
             " it was not registered by this project's search or train."
         )
-    return Path(
-        mlflow.artifacts.download_artifacts(
+    return runs.download_version_file(
+        version.name,
+        version.version,
+        lambda: mlflow.artifacts.download_artifacts(
             run_id=version.run_id, artifact_path=f"{arch}.json", dst_path=str(workdir)
-        )
+        ),
+        f"architecture file {arch}.json",
     )
 
 
@@ -146,14 +149,16 @@ def run(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{aid[:8]}"):
         _log_inputs(config, genome, source, splits)
         result = _train(config, model, splits, output_dir)
-        onnx_model = export_onnx(
-            model, config.model.image_size, config.latency.opset, config.latency.exporter
+        lat = config.latency
+        onnx_model, diff = export_checked(
+            model, config.model.image_size, lat.opset, lat.exporter, lat.onnx_tolerance
         )
-        latency = measure_onnx_latency(onnx_model, config.model.image_size, config.latency)
+        latency = measure_onnx_latency(onnx_model, config.model.image_size, lat, diff)
         metrics = {
             **_final_metrics(result),
             "latency_ms": latency.latency_ms,
             "latency_p90_ms": latency.latency_p90_ms,
+            "onnx_max_abs_diff": diff,
         }
         # the best checkpoint's scores one step after the last training step, where the model
         # is logged: its LoggedModel is linked to exactly these metrics

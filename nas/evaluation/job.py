@@ -22,7 +22,7 @@ from nas.config import Config, DataConfig, TrainingConfig
 from nas.data.dataset import load_data
 from nas.data.face_synthetics import Splits
 from nas.data.format import DataError
-from nas.evaluation.latency import export_onnx
+from nas.evaluation.latency import export_checked
 from nas.evaluation.training import train_partial
 
 
@@ -39,6 +39,7 @@ class JobTemplate:
     training: TrainingConfig
     opset: int
     exporter: str
+    onnx_tolerance: float = 1e-3
 
     def keys(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self)]
@@ -78,6 +79,7 @@ def job_template(config: Config, splits: Splits) -> JobTemplate:
         training=training,
         opset=config.latency.opset,
         exporter=config.latency.exporter,
+        onnx_tolerance=config.latency.onnx_tolerance,
     )
 
 
@@ -136,11 +138,10 @@ def _train(job: Job) -> tuple[dict[str, float], list[float], bytes]:
         "train_samples_per_second": result.samples_per_second,
         "data_wait_seconds": result.data_wait_seconds,
     }
-    return (
-        metrics,
-        result.per_class_iou,
-        export_onnx(model, job.image_size, job.opset, job.exporter),
+    onnx_model, metrics["onnx_max_abs_diff"] = export_checked(
+        model, job.image_size, job.opset, job.exporter, job.onnx_tolerance
     )
+    return metrics, result.per_class_iou, onnx_model
 
 
 def evaluate_job(job: Job) -> Outcome:

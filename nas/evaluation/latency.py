@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import platform
 import time
 import warnings
@@ -16,7 +17,12 @@ import torch
 from torch import nn
 
 from nas.config import LatencyConfig
+from nas.errors import UserError
 from nas.evaluation.tensor_names import INPUT_NAME, OUTPUT_NAME
+
+
+class OnnxMismatchError(UserError):
+    """An exported ONNX model computes something else than its PyTorch network."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class Latency:
     latency_iqr_ms: float
     latency_runs: int
     latency_threads: int
+    timed_onnx_max_abs_diff: float  # the timed (untrained) model's check, see onnx_max_abs_diff
     onnx_opset: int
     ort_version: str
     cpu_model: str
@@ -114,8 +121,43 @@ def time_runs(session: ort.InferenceSession, image_size: int, cfg: LatencyConfig
     return np.asarray(times)
 
 
-def measure_onnx_latency(onnx_model: bytes, image_size: int, cfg: LatencyConfig) -> Latency:
-    """Time an exported model in ONNX Runtime on CPU with a fixed thread count."""
+def onnx_max_abs_diff(model: nn.Module, onnx_model: bytes, image_size: int) -> tuple[float, float]:
+    """The largest absolute difference between the logits of `model` (put in eval mode) and of
+    its export on one fixed input (a seeded uniform image), and the largest |logit|."""
+    image = np.random.default_rng(0).random((1, 3, image_size, image_size), dtype=np.float32)
+    with torch.no_grad():
+        expected = model.eval().cpu()(torch.from_numpy(image)).numpy()
+    got = inference_session(onnx_model, 1).run([OUTPUT_NAME], {INPUT_NAME: image})[0]
+    if got.shape != expected.shape:
+        return math.inf, float(np.abs(expected).max())
+    return float(np.abs(got - expected).max()), float(np.abs(expected).max())
+
+
+def export_checked(
+    model: nn.Module, image_size: int, opset: int, exporter: str, tolerance: float
+) -> tuple[bytes, float]:
+    """`export_onnx`, then the export checked against the network: returns the ONNX model and
+    its logits' max absolute difference; over `tolerance` x max(1, largest |logit|) (or not a
+    number) raises OnnxMismatchError rather than let a model that computes something else be
+    timed, logged or registered."""
+    onnx_model = export_onnx(model, image_size, opset, exporter)
+    diff, scale = onnx_max_abs_diff(model, onnx_model, image_size)
+    if not diff <= tolerance * max(1.0, scale):
+        raise OnnxMismatchError(
+            f"the {exporter} ONNX export (opset {opset}) of this network computes other logits "
+            f"than the PyTorch network: max absolute difference {diff:.3g} on a fixed input, "
+            f"more than latency.onnx_tolerance {tolerance:g} x max(1, {scale:.3g}). Expected an "
+            "export that matches; try the other latency.exporter (dynamo or torchscript) or "
+            "another latency.opset."
+        )
+    return onnx_model, diff
+
+
+def measure_onnx_latency(
+    onnx_model: bytes, image_size: int, cfg: LatencyConfig, checked_diff: float = math.nan
+) -> Latency:
+    """Time an exported model in ONNX Runtime on CPU with a fixed thread count; `checked_diff`
+    is its export check's figure."""
     times = time_runs(inference_session(onnx_model, cfg.num_threads), image_size, cfg)
     q25, q50, q75, q90 = np.percentile(times, [25, 50, 75, 90])
     return Latency(
@@ -124,6 +166,7 @@ def measure_onnx_latency(onnx_model: bytes, image_size: int, cfg: LatencyConfig)
         latency_iqr_ms=float(q75 - q25),
         latency_runs=len(times),
         latency_threads=cfg.num_threads,
+        timed_onnx_max_abs_diff=checked_diff,
         onnx_opset=cfg.opset,
         ort_version=ort.__version__,
         cpu_model=cpu_model(),
@@ -133,5 +176,7 @@ def measure_onnx_latency(onnx_model: bytes, image_size: int, cfg: LatencyConfig)
 def measure_model_latency(model: nn.Module, image_size: int, cfg: LatencyConfig) -> Latency:
     """Export a network with the configured exporter and time it: what the search does per
     candidate, and what `describe --latency` reports."""
-    onnx_model = export_onnx(model, image_size, cfg.opset, cfg.exporter)
-    return measure_onnx_latency(onnx_model, image_size, cfg)
+    onnx_model, diff = export_checked(
+        model, image_size, cfg.opset, cfg.exporter, cfg.onnx_tolerance
+    )
+    return measure_onnx_latency(onnx_model, image_size, cfg, diff)

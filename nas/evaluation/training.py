@@ -263,7 +263,7 @@ def train_final(
                 on_validation(dict(row))
 
     seconds = trainer.run(splits.train, total, per_epoch, hook)
-    model.load_state_dict(torch.load(checkpoint_path, map_location=device))
+    model.load_state_dict(torch.load(checkpoint_path, map_location=device, weights_only=True))
     val = score_split(model, splits.val, num_classes, cfg.batch_size, device, cfg.amp)
     test = score_split(model, splits.test, num_classes, cfg.batch_size, device, cfg.amp)
     return FinalTrainResult(

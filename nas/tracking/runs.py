@@ -9,7 +9,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from mlflow.models.signature import ModelSignature
 from mlflow.types import Schema, TensorSpec
 
 from nas.config import Config, flatten_config
+from nas.errors import UserError
 from nas.evaluation.tensor_names import INPUT_NAME, OUTPUT_NAME
 from nas.paths import sqlite_file
 from nas.redact import redact_url
@@ -232,3 +233,27 @@ def now() -> float:
 
 def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+
+
+def download_version_file(
+    name: str, version: str, download: Callable[[], str], what: str, inside: str = ""
+) -> Path:
+    """The file `inside` the folder that `download()` (an MLflow artifact download of
+    registered version `name` `version`) returns, or that path itself. An artifact missing from
+    the store (deleted from `mlruns/` or the bucket: MLflow then returns an empty folder) is a
+    UserError that names the version and what was fetched."""
+    try:
+        path = Path(download())
+        problem = "" if (path / inside).is_file() else "not in the artifact store"
+    except (OSError, mlflow.exceptions.MlflowException) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        problem = f"{type(err).__name__}: {first[:300]}"
+    if problem:
+        raise UserError(
+            f"registered model {name} version {version}: its {what} cannot be read from the "
+            f"artifact store of {redact_url(tracking_uri())} ({problem}). Its files were "
+            "deleted or the store is not reachable from here; expected the version's "
+            "artifacts as the search or train logged them. Pick another version or register "
+            "the model again."
+        ) from None
+    return path / inside
