@@ -6,6 +6,10 @@ reference point (`search.hv_ref_latency_ms`, mIoU 0).
 
     python -m benchmarks.bench_search_quality [--config benchmarks/quality.yaml] [--seeds 3]
         [--methods nsga2 random] [--set section.key=value ...]
+
+A method is a sampler (`nsga2`, `nsga3`, `tpe`, `random`), optionally with its own settings:
+`nsga2:search.mutation_prob=0` (several joined by `,`). The last method is the baseline every
+other one is compared with; the JSON keys name the first one and the baseline.
 """
 
 from __future__ import annotations
@@ -34,12 +38,25 @@ ROOT = Path(__file__).resolve().parent.parent
 RESCORE_SEED_OFFSET = 1000  # far from every seed the search itself trains with
 
 
+def label(method: str) -> str:
+    """A method's name in the output: `nsga2:search.mutation_prob=0` -> `nsga2-mutation_prob0`."""
+    sampler, _, settings = method.partition(":")
+    keys = [item.split("=", 1) for item in settings.split(",") if item]
+    return "-".join([sampler, *(k.rsplit(".", 1)[-1] + v for k, v in keys)])
+
+
+def method_config(base: list[Path], sets: list[str], method: str) -> Config:
+    """The config of one method: the files, the --set overrides, then the method's own."""
+    sampler, _, settings = method.partition(":")
+    own = [item for item in settings.split(",") if item]
+    return load_config(base, parse_overrides([*sets, f"search.sampler={sampler}", *own]))
+
+
 def run_search(config: Config, method: str, seed: int, tmp: Path) -> list[Candidate]:
     """One whole search in its own MLflow store and Optuna study; returns every candidate."""
-    name = f"{method}-{seed}"
+    name = f"{label(method)}-{seed}"
     search = dataclasses.replace(
         config.search,
-        sampler=method,
         seed=seed,
         study_name=name,
         storage=f"sqlite:///{tmp / name}.optuna.db",
@@ -103,17 +120,20 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "benchmarks" / "quality.yaml"))
     parser.add_argument("--set", action="append", default=[], help="override section.key=value")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--methods", nargs=2, default=["nsga2", "random"])
+    parser.add_argument("--methods", nargs="+", default=["nsga2", "random"])
     args = parser.parse_args()
+    if len(args.methods) < 2:
+        parser.error("--methods needs at least two methods: the last one is the baseline")
     started = time.perf_counter()
-    config = load_config(
-        [ROOT / "confs" / "quickstart.yaml", args.config], parse_overrides(args.set)
-    )
+    files = [ROOT / "confs" / "quickstart.yaml", Path(args.config)]
+    configs = {label(m): method_config(files, args.set, m) for m in args.methods}
+    methods = list(configs)
+    config = configs[methods[-1]]  # the re-scoring recipe: the same in every method
     runs: dict[tuple[str, int], list[Candidate]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
-            for method in args.methods:
-                runs[method, seed] = run_search(config, method, seed, Path(tmp))
+            for method in methods:
+                runs[method, seed] = run_search(configs[method], method, seed, Path(tmp))
     count = min(sum(c.state == "complete" for c in cands) for cands in runs.values())
     fronts = {key: first_front(cands, count) for key, cands in runs.items()}
     rescored = rescore(config, fronts)
@@ -126,19 +146,24 @@ def main() -> None:
         f"{count} trained candidates per run; front re-scored with an independent seed; "
         f"hypervolume against ({ref:g} ms, mIoU 0)"
     )
-    print(f"{'seed':>4} " + " ".join(f"{m:>10}" for m in args.methods))
+    width = max(10, *(len(m) for m in methods))
+    print(f"{'seed':>4} " + " ".join(f"{m:>{width}}" for m in methods))
     for seed in range(args.seeds):
-        print(f"{seed:>4} " + " ".join(f"{hv[m, seed]:>10.4f}" for m in args.methods))
-    ours, base = args.methods
-    mean = {m: statistics.mean(hv[m, s] for s in range(args.seeds)) for m in args.methods}
-    std = {m: statistics.pstdev(hv[m, s] for s in range(args.seeds)) for m in args.methods}
-    spread = max(std.values())
+        print(f"{seed:>4} " + " ".join(f"{hv[m, seed]:>{width}.4f}" for m in methods))
+    mean = {m: statistics.mean(hv[m, s] for s in range(args.seeds)) for m in methods}
+    std = {m: statistics.pstdev(hv[m, s] for s in range(args.seeds)) for m in methods}
+    base = methods[-1]
+    for method in methods[:-1]:
+        gap = min(hv[method, s] - hv[base, s] for s in range(args.seeds))
+        print(
+            f"{method} / {base} mean hypervolume: {mean[method] / mean[base]:.3f} (target >= "
+            f"1.1); worst seed pair {gap:+.4f} against a spread of "
+            f"{max(std[method], std[base]):.4f}"
+        )
+    ours = methods[0]
     worst_gap = min(hv[ours, s] - hv[base, s] for s in range(args.seeds))
     ratio = mean[ours] / mean[base] if mean[base] else float("inf")
-    print(
-        f"{ours} / {base} mean hypervolume: {ratio:.3f} (target >= 1.1); worst seed pair "
-        f"{worst_gap:+.4f} against a spread of {spread:.4f}"
-    )
+    others = {f"{m}_hv_mean": mean[m] for m in methods[1:-1]}
     figures = {
         "seeds": args.seeds,
         "trained_per_run": count,
@@ -148,6 +173,7 @@ def main() -> None:
         f"{base}_hv_std": std[base],
         "ratio": ratio,
         "worst_pair_gap": worst_gap,
+        **others,
         "seconds": time.perf_counter() - started,
     }
     print_figures(figures)

@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import textwrap
 from collections.abc import Callable
 
 from nas.config import parse_overrides
-from nas.errors import UserError
+from nas.errors import Stopped, UserError
 from nas.redact import redact_text
 
 SERVICES = ("mlflow", "requests", "urllib3", "sqlalchemy", "psycopg", "botocore")
 
 
-def run_main(main: Callable[[], int]) -> int:
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+def run_main(main: Callable[[], int], on_stop: str = "") -> int:
     """Run `main`; a UserError prints 'error: <message>' without a traceback and returns 2; a
-    tracking server or database that fails mid-command prints what failed and returns 1."""
+    tracking server or database that fails mid-command prints what failed and returns 1; Ctrl-C
+    (SIGINT) or SIGTERM stops it as Python unwinds (the command's own clean-up runs), prints one
+    line (`on_stop`: what to do next) and returns 130 or 143."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         return main()
     except UserError as err:
         print(textwrap.fill(f"error: {err}", width=100), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Stopped) else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(f"stopped by {name}. {on_stop}".strip(), file=sys.stderr)
+        return 128 + signum
     except Exception as err:
         if not {c.__module__.split(".")[0] for c in type(err).__mro__} & set(SERVICES):
             raise

@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
     return args, named_overrides(named, rest)
 
 
+RESUME = (
+    "The study and every finished candidate are kept; run the same command again to resume "
+    "the search."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     setup_logging(verbose_library=True)
     args, overrides = parse_args(argv)
@@ -85,4 +91,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(run_main(main, on_stop=RESUME))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import mlflow
 import optuna
+import pytest
 
 from tests.conftest import ROOT, subprocess_env
 
@@ -106,3 +107,50 @@ def test_resume_after_kill(tmp_path: Path, data_cache: Path) -> None:
     best = client.get_model_version_by_alias("face-seg-hourglass", "pareto-best-iou")
     assert best.tags["nas.study"] == "resume"
     assert len(list((tmp_path / "out").glob("search_state_*.csv"))) == 3
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly_and_resumes(tmp_path: Path, data_cache: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM mid-training: within seconds, exit 128 + signal, one line saying how to
+    resume, no MLflow run left RUNNING (the search's and the candidate's are KILLED); the same
+    command then finishes the search."""
+    proc = subprocess.Popen(
+        _command(tmp_path, data_cache),
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 150
+    while _complete_trials(tmp_path / "optuna.db") < 2 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the search ended before it could be stopped"
+        time.sleep(0.2)
+    proc.send_signal(signum)
+    stopped = time.monotonic()
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - stopped < 30
+    assert proc.returncode == 128 + signum, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"stopped by {signal.Signals(signum).name}"), err[-3000:]
+    assert "run the same command again" in last and "Traceback" not in err
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert "RUNNING" not in set(runs["status"])
+    parent = runs[runs["tags.nas.kind"] == "search"]
+    assert list(parent["status"]) == ["KILLED"]
+    if signum == signal.SIGINT:
+        return
+    done = subprocess.run(
+        _command(tmp_path, data_cache),
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    retried = {t.user_attrs["retry_of"] for t in study.trials if "retry_of" in t.user_attrs}
+    assert sum(t.state.is_finished() for t in study.trials if t.number not in retried) == 12

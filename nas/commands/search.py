@@ -11,6 +11,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import yaml
+from mlflow.entities import RunStatus
 
 from nas.config import Config, config_to_dict
 from nas.data.dataset import load_data
@@ -54,6 +55,14 @@ def _log_parent(config: Config, splits: Splits, storage: str, executor_text: str
     return baseline
 
 
+def _stop(experiment_id: str, study: str, parent_id: str) -> None:
+    """A stopped search: its candidates' open runs and its own are marked KILLED; the Optuna
+    trials it was running stay RUNNING, which the next run of the command re-queues."""
+    killed = runs.close_stale_runs(mlflow.MlflowClient(), experiment_id, study, parent_id)
+    mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+    log.warning("search stopped: %d candidate run(s) and the search run marked KILLED", len(killed))
+
+
 def run(config: Config, output_dir: Path) -> dict[str, Any]:
     """Run or resume the search; returns the registered front's summary."""
     check_search_config(config)
@@ -79,8 +88,12 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
             tracker = SearchTracker(config, experiment_id, parent_id, output_dir)
             template = job_template(config, splits)
             state = SearchState(config, study, executor, tracker, template)
-            candidates = run_generations(state)
-            summary = tracker.register(candidates)
+            try:
+                candidates = run_generations(state)
+                summary = tracker.register(candidates)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM: see entrypoints.cli.run_main
+                _stop(experiment_id, config.search.study_name, parent_id)
+                raise
             timing = state.timings.as_metrics()
             mlflow.log_metrics(timing)
             (output_dir / "summary.yaml").write_text(yaml.safe_dump({**summary, **timing}))

@@ -39,7 +39,7 @@ class JobTemplate:
     training: TrainingConfig
     opset: int
     exporter: str
-    onnx_tolerance: float = 1e-3
+    onnx_tolerance: float
 
     def keys(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self)]

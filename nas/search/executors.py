@@ -184,19 +184,23 @@ class RayExecutor:
         """Yield outcomes as they finish; a crashed worker yields a failed outcome."""
         queue = deque((job, 0) for job in jobs)
         flights: dict[Any, _Flight] = {}
-        while queue or flights:
-            while queue and len(flights) < self.capacity():
-                job, attempt = queue.popleft()
-                ref = self.remote.remote(with_device(job, self.device))
-                flights[ref] = _Flight(
-                    job, time.monotonic(), self.time_limit_s(job), self.alive_nodes(), attempt
-                )
-            ready, _ = self.ray.wait(list(flights), num_returns=1, timeout=POLL_S)
-            for ref in ready:
-                outcome = self._collect(ref, flights.pop(ref), queue)
-                if outcome is not None:
-                    yield outcome
-            yield from self._expire(flights)
+        try:
+            while queue or flights:
+                while queue and len(flights) < self.capacity():
+                    job, attempt = queue.popleft()
+                    ref = self.remote.remote(with_device(job, self.device))
+                    flights[ref] = _Flight(
+                        job, time.monotonic(), self.time_limit_s(job), self.alive_nodes(), attempt
+                    )
+                ready, _ = self.ray.wait(list(flights), num_returns=1, timeout=POLL_S)
+                for ref in ready:
+                    outcome = self._collect(ref, flights.pop(ref), queue)
+                    if outcome is not None:
+                        yield outcome
+                yield from self._expire(flights)
+        finally:  # stopped (Ctrl-C, SIGTERM, an error in the driver): nothing keeps running
+            for ref in flights:
+                self.ray.cancel(ref, force=True)
 
     def _collect(self, ref: Any, flight: _Flight, queue: deque) -> Outcome | None:
         """The task's outcome; None when its node was lost and it was queued to run again."""
