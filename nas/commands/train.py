@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from nas.tracking import preflight, registry, runs
 from nas.tracking.runs import TAG_ARCHID, TAG_KIND
 
 log = logging.getLogger(__name__)
+ARCHID = re.compile(r"[0-9a-f]{40}")
 TRAINED_ALIAS = "newest"
 
 
@@ -51,11 +53,13 @@ def _from_registry(uri: str, workdir: Path) -> Path:
             "models:/NAME@ALIAS or models:/NAME/VERSION of a model the search "
             "registered."
         ) from None
-    arch = version.tags.get(TAG_ARCHID)
-    if not arch or not version.run_id:
+    arch = version.tags.get(TAG_ARCHID, "")
+    if not ARCHID.fullmatch(arch) or not version.run_id:
+        # the tag names a file: a value such as "../x" must not lead outside the work folder
         raise UserError(
-            f"arch {uri}: version {version.version} has no '{TAG_ARCHID}' tag or run;"
-            " it was not registered by this project's search or train."
+            f"arch {uri}: version {version.version} has no run or its '{TAG_ARCHID}' tag "
+            f"({arch[:60]!r}) is not an Archai id (40 hexadecimal digits); it was not "
+            "registered by this project's search or train."
         )
     return runs.download_version_file(
         version.name,
