@@ -199,3 +199,38 @@ def test_digest_ignores_landmarks_and_follows_mtimes(folder: Path) -> None:
     assert facesynth.scan_folder(folder)[1] == digest
     os.utime(folder / "000000.png", ns=(1, 1))
     assert facesynth.scan_folder(folder)[1] != digest
+
+
+@pytest.mark.parametrize("damage", ["truncate", "alter", "delete", "meta"])
+def test_a_damaged_cache_is_detected_and_rebuilt(
+    folder: Path, tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A decoded cache file truncated, altered (same size), deleted, or its record lost, is
+    found by its size and checksum and built again, with a warning; what is read is then the
+    same as before. A half-built folder a killed process left is never read (it is only ever
+    renamed into place whole) and is swept away."""
+    cache = tmp_path / "cache"
+    first = load_splits(folder, 16, cache)
+    expected = np.array(first.train.images), np.array(first.val.labels)
+    (entry,) = [p for p in (cache / "decoded").glob("*_16_*") if p.is_dir()]
+    del first
+    images = entry / "images.npy"
+    if damage == "truncate":
+        os.truncate(images, images.stat().st_size - 100)
+    elif damage == "alter":
+        data = bytearray(images.read_bytes())
+        data[-1] ^= 0xFF
+        images.write_bytes(bytes(data))
+    elif damage == "delete":
+        (entry / "labels.npy").unlink()
+    else:
+        (entry / "meta.json").write_text("{")
+    (cache / "decoded" / f".{entry.name}.tmp-killed").mkdir()  # a killed builder's leftovers
+    again = load_splits(folder, 16, cache)
+    assert "is damaged" in caplog.text and entry.name in caplog.text
+    assert np.array_equal(again.train.images, expected[0])
+    assert np.array_equal(again.val.labels, expected[1])
+    assert entries(cache) == [entry.name]  # rebuilt in place, nothing else left behind
+    caplog.clear()
+    load_splits(folder, 16, cache)
+    assert "is damaged" not in caplog.text

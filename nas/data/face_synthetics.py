@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nas.data.cache import build_once
+from nas.data.cache import build_once, damaged, file_record
 from nas.data.format import IGNORE_LABEL, LABELS, LAYOUT, DataError
+
+CACHE_FILES = ("images.npy", "labels.npy")  # a decoded cache: the arrays, then meta.json
 
 PARALLEL_MIN_IMAGES = 256  # below this, starting worker processes costs more than it saves
 CHUNK_IMAGES = 64  # images one worker decodes per task
@@ -215,8 +217,18 @@ def _decode_all(folder: Path, ids: Sequence[str], size: int, entry: Path) -> Non
     images.flush()
     labels.flush()
     del images, labels
-    meta = {"source": str(folder), "image_size": size, "ids": list(ids)}
+    files = {name: file_record(entry / name) for name in CACHE_FILES}
+    meta = {"source": str(folder), "image_size": size, "ids": list(ids), "files": files}
     (entry / "meta.json").write_text(json.dumps(meta))
+
+
+def _damaged_cache(entry: Path) -> str:
+    """What is wrong with a decoded cache folder ('' if nothing): see cache.damaged."""
+    try:
+        files = json.loads((entry / "meta.json").read_text()).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return "meta.json is missing or unreadable"
+    return damaged(entry, files)
 
 
 def _split(
@@ -246,7 +258,7 @@ def load_splits(
     used = ids[:train] + ids[len(ids) - test - val :]  # rows: train, then val, then test
     name = f"{digest[:16]}_{image_size}_{train}-{val}-{test}"
     entry = Path(cache_dir).expanduser().resolve() / "decoded" / name
-    build_once(entry, lambda temp: _decode_all(folder, used, image_size, temp))
+    build_once(entry, lambda temp: _decode_all(folder, used, image_size, temp), _damaged_cache)
     images = np.load(entry / "images.npy", mmap_mode="r")
     labels = np.load(entry / "labels.npy", mmap_mode="r")
     return Splits(
