@@ -149,9 +149,43 @@ def break_mode(folder: Path) -> None:
     Image.new("RGB", (32, 32)).save(folder / "000010_seg.png")
 
 
+def break_16_bit_image(folder: Path) -> None:
+    Image.fromarray(np.full((32, 32), 40000, np.uint16)).save(folder / "000011.png")
+
+
+def break_16_bit_label(folder: Path) -> None:
+    Image.fromarray(np.zeros((32, 32), np.uint16)).save(folder / "000012_seg.png")
+
+
+def break_empty_file(folder: Path) -> None:
+    (folder / "000013_seg.png").write_bytes(b"")
+
+
+def break_symlink_loop(folder: Path) -> None:
+    (folder / "000014.png").unlink()
+    os.symlink(folder / "000014.png", folder / "000014.png")  # points at itself
+
+
+def break_vanishing_file(folder: Path) -> None:
+    """A file that is listed, then gone when its turn to be decoded comes."""
+    decode = facesynth.decode_pair
+
+    def vanish(where: Path, id_: str, size: int):
+        if id_ == "000003":
+            (where / "000003.png").unlink(missing_ok=True)
+        return decode(where, id_, size)
+
+    facesynth.decode_pair = vanish
+
+
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
+        (break_16_bit_image, r"image .*000011\.png has PIL mode I;16; expected an 8-bit RGB"),
+        (break_16_bit_label, r"000012_seg\.png has PIL mode I;16"),
+        (break_empty_file, r"cannot read .*000013_seg\.png"),
+        (break_symlink_loop, r"cannot read 000014\.png \(Too many levels of symbolic links"),
+        (break_vanishing_file, r"cannot read .*000003\.png"),
         (break_missing_label, r"1 image\(s\) without a label map .*ids 000005"),
         (break_missing_image, r"1 label map\(s\) without an image .*ids 000006"),
         (break_truncated, r"cannot read .*000007\.png"),
@@ -163,10 +197,26 @@ def break_mode(folder: Path) -> None:
 def test_bad_data_names_the_file_and_leaves_no_cache(
     folder: Path, tmp_path: Path, damage: Callable[[Path], None], expected: str
 ) -> None:
-    damage(folder)
-    with pytest.raises(DataError, match=expected):
-        load_splits(folder, 16, tmp_path / "cache")
+    decode = facesynth.decode_pair
+    try:
+        damage(folder)
+        with pytest.raises(DataError, match=expected):
+            load_splits(folder, 16, tmp_path / "cache")
+    finally:
+        facesynth.decode_pair = decode
     assert entries(tmp_path / "cache") == []
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "P", "L"])
+def test_8_bit_images_of_other_modes_are_read_as_rgb(folder: Path, tmp_path: Path, mode) -> None:
+    """RGBA, palette and grey images are converted (as Pillow does); a landmarks file that is
+    not UTF-8 is not read at all."""
+    original = Image.open(folder / "000002.png")
+    original.convert(mode).save(folder / "000002.png")
+    (folder / "000002_ldmks.txt").write_bytes(b"\xff\xfe\x00bad")
+    splits = load_splits(folder, 32, tmp_path / "cache")
+    expected = np.asarray(original.convert(mode).convert("RGB"))
+    assert np.array_equal(splits.train.images[2], expected)
 
 
 def test_missing_empty_and_too_small_folders(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from PIL import Image
 from nas.data.cache import build_once, damaged, file_record
 from nas.data.format import IGNORE_LABEL, LABELS, LAYOUT, DataError
 
+IMAGE_MODES = ("RGB", "RGBA", "L", "LA", "P", "PA")  # 8-bit modes converted to RGB
 CACHE_FILES = ("images.npy", "labels.npy")  # a decoded cache: the arrays, then meta.json
 
 PARALLEL_MIN_IMAGES = 256  # below this, starting worker processes costs more than it saves
@@ -101,7 +102,13 @@ def scan_folder(folder: Path) -> tuple[list[str], str, str]:
             name = entry.name
             if name.startswith(".") or not name.endswith(".png"):
                 continue
-            stat = entry.stat()
+            try:
+                stat = entry.stat()
+            except OSError as err:  # a dangling link, a symlink loop, no permission
+                raise DataError(
+                    f"dataset folder {folder}: cannot read {name} ({err.strerror or err}); "
+                    f"expected readable PNG files ({LAYOUT}). Fix or remove it."
+                ) from None
             lines.append((name, stat.st_size, stat.st_mtime_ns))
             if name.endswith("_seg.png"):
                 segs.add(name[:-8])
@@ -157,6 +164,11 @@ def decode_pair(folder: Path, id_: str, size: int) -> tuple[np.ndarray, np.ndarr
     _check_label(label_path, label, image_path, image)
     if label.mode == "P":
         label = Image.fromarray(np.asarray(label))  # keep the indices, not the palette colours
+    if image.mode not in IMAGE_MODES:
+        raise DataError(
+            f"image {image_path} has PIL mode {image.mode}; expected an 8-bit RGB PNG (8-bit "
+            "grey, palette or RGBA are converted to RGB; 16-bit and float images are not)."
+        )
     image = image.convert("RGB")
     if image.size != (size, size):
         image = image.resize((size, size), Image.BILINEAR)
