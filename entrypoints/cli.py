@@ -15,6 +15,11 @@ from nas.redact import redact_text
 SERVICES = ("mlflow", "requests", "urllib3", "sqlalchemy", "psycopg", "botocore")
 
 
+def paragraph(text: str) -> str:
+    """`text` wrapped at 100 columns between words only: a path or URL is never split."""
+    return textwrap.fill(text, width=100, break_on_hyphens=False, break_long_words=False)
+
+
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise Stopped(signum)
 
@@ -28,7 +33,7 @@ def run_main(main: Callable[[], int], on_stop: str = "") -> int:
     try:
         return main()
     except UserError as err:
-        print(textwrap.fill(f"error: {err}", width=100), file=sys.stderr)
+        print(paragraph(f"error: {err}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
         signum = err.signum if isinstance(err, Stopped) else signal.SIGINT
@@ -40,11 +45,10 @@ def run_main(main: Callable[[], int], on_stop: str = "") -> int:
             raise
         first = redact_text(str(err).strip().splitlines()[0] if str(err).strip() else "")
         print(
-            textwrap.fill(
+            paragraph(
                 f"error: a service this command talks to failed ({type(err).__name__}: "
                 f"{first[:400]}). What was logged so far is kept; once the service answers again, "
                 "run the same command again to resume.",
-                width=100,
             ),
             file=sys.stderr,
         )

@@ -114,22 +114,21 @@ def test_signal_stops_cleanly_and_resumes(tmp_path: Path, data_cache: Path, sign
     """Ctrl-C or SIGTERM mid-training: within seconds, exit 128 + signal, one line saying how to
     resume, no MLflow run left RUNNING (the search's and the candidate's are KILLED); the same
     command then finishes the search."""
-    proc = subprocess.Popen(
-        _command(tmp_path, data_cache),
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = tmp_path / "search.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            _command(tmp_path, data_cache), cwd=tmp_path, env=_env(tmp_path), stderr=out, stdout=out
+        )
     deadline = time.monotonic() + 150
     while _complete_trials(tmp_path / "optuna.db") < 2 and time.monotonic() < deadline:
         assert proc.poll() is None, "the search ended before it could be stopped"
         time.sleep(0.2)
+    assert proc.poll() is None, "the search ended before it could be stopped"
     proc.send_signal(signum)
     stopped = time.monotonic()
-    _, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
     assert time.monotonic() - stopped < 30
+    err = log.read_text()
     assert proc.returncode == 128 + signum, err[-3000:]
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"stopped by {signal.Signals(signum).name}"), err[-3000:]

@@ -21,6 +21,7 @@ from nas.evaluation.metrics import majority_baseline_miou
 from nas.redact import redact_url
 from nas.search.checks import check_search_config
 from nas.search.executors import make_executor
+from nas.search.lock import study_lock
 from nas.search.loop import SearchState, run_generations
 from nas.search.study import open_study, resolve_storage
 from nas.tracking import preflight, runs
@@ -68,8 +69,14 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
     check_search_config(config)
     preflight.check_tracking_server(runs.tracking_uri())
     preflight.explain_retries()
-    splits = load_data(config.data, config.model.image_size)
     storage = resolve_storage(config, runs.tracking_uri())
+    with study_lock(storage, config.search.study_name, config.data.cache_dir):
+        return _search(config, output_dir, storage)
+
+
+def _search(config: Config, output_dir: Path, storage: str) -> dict[str, Any]:
+    """The search itself, its study locked to this process."""
+    splits = load_data(config.data, config.model.image_size)
     experiment_id = runs.experiment_for(config.tracking.experiment_name)
     study = open_study(config, storage)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.config import Config
 from nas.errors import UserError
 from nas.evaluation.objectives import objectives_for
-from nas.paths import sqlite_file
+from nas.paths import sqlite_creation_lock, sqlite_file
 from nas.redact import redact_text, redact_url
 
 STORAGE_ENV = "NAS_SEARCH_STORAGE"  # the study's storage when search.storage is empty
@@ -71,13 +71,14 @@ def open_study(config: Config, storage: str) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     name = config.search.study_name
     try:
-        study = optuna.create_study(
-            study_name=name,
-            storage=storage,
-            sampler=make_sampler(config),
-            directions=[o.direction for o in objectives_for(config)],
-            load_if_exists=True,
-        )
+        with sqlite_creation_lock(storage):
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                sampler=make_sampler(config),
+                directions=[o.direction for o in objectives_for(config)],
+                load_if_exists=True,
+            )
     except Exception as err:  # noqa: BLE001 - storage URLs fail in many library-specific ways
         raise UserError(
             f"search.storage (or ${STORAGE_ENV}) = {redact_url(storage)!r}: cannot open the "

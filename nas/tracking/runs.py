@@ -25,7 +25,7 @@ from mlflow.types import Schema, TensorSpec
 from nas.config import Config, flatten_config
 from nas.errors import UserError
 from nas.evaluation.tensor_names import INPUT_NAME, OUTPUT_NAME
-from nas.paths import sqlite_file
+from nas.paths import sqlite_creation_lock, sqlite_file
 from nas.redact import redact_url
 
 TAG_STUDY = "nas.study"
@@ -62,13 +62,16 @@ def experiment_for(name: str) -> str:
     The experiment is marked as model training (the UI of MLflow before 3.5 then opens on its runs;
     later ones follow the browser's workflow switch, see nas.tracking.ui) and described."""
     run_id = os.environ.get("MLFLOW_RUN_ID")
-    client = MlflowClient()
-    experiment_id = client.get_run(run_id).info.experiment_id if run_id else init_experiment(name)
-    tags = client.get_experiment(experiment_id).tags
-    if EXPERIMENT_KIND not in tags:
-        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, "custom_model_development")
-    if EXPERIMENT_NOTE not in tags:  # a description someone wrote in the UI is kept
-        client.set_experiment_tag(experiment_id, EXPERIMENT_NOTE, DESCRIPTION)
+    with sqlite_creation_lock(tracking_uri()):  # commands started together make it once
+        client = MlflowClient()
+        experiment_id = (
+            client.get_run(run_id).info.experiment_id if run_id else init_experiment(name)
+        )
+        tags = client.get_experiment(experiment_id).tags
+        if EXPERIMENT_KIND not in tags:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, "custom_model_development")
+        if EXPERIMENT_NOTE not in tags:  # a description someone wrote in the UI is kept
+            client.set_experiment_tag(experiment_id, EXPERIMENT_NOTE, DESCRIPTION)
     return experiment_id
 
 

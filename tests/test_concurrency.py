@@ -1,0 +1,76 @@
+"""Searches at the same time: a second search of the same study refuses at once, naming the
+process that holds it, and evaluates nothing; two different studies share one SQLite MLflow
+store, one study database and one data cache, and both finish without a locked database."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import optuna
+
+from tests.conftest import ROOT, subprocess_env
+
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def _search(tmp: Path, cache: Path, study: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "entrypoints.search", "--search-config", str(TINY)]
+    command += ["--serial-training", "true", "--output-dir", str(tmp / study)]
+    command += ["--data.cache_dir", str(cache), "--search.study_name", study]
+    env = subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}", PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _trials(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return conn.execute("select count(*) from trials").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_a_second_search_of_the_same_study_refuses(tmp_path: Path, data_cache: Path) -> None:
+    first = _search(tmp_path, data_cache, "shared")
+    deadline = time.monotonic() + 120
+    while _trials(tmp_path / "optuna.db") < 1 and time.monotonic() < deadline:
+        assert first.poll() is None, first.communicate()[1][-3000:]
+        time.sleep(0.2)
+    second = _search(tmp_path, data_cache, "shared")
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 2, err[-3000:]
+    err = err.replace("\n", " ")  # one paragraph, wrapped between words
+    assert f"study 'shared' in sqlite:///{tmp_path / 'optuna.db'} is being searched by " in err
+    assert f"process {first.pid} on " in err and "Traceback" not in err
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+
+    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert len(study.trials) == 8 and all(t.state.is_finished() for t in study.trials)
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    assert (runs["tags.nas.kind"] == "search").sum() == 1  # the second one logged nothing
+    candidates = runs[runs["tags.nas.kind"] == "candidate"]
+    assert len(candidates) == 8 and set(candidates["status"]) == {"FINISHED"}
+
+
+def test_two_studies_share_the_stores(tmp_path: Path, data_cache: Path) -> None:
+    searches = [_search(tmp_path, data_cache, name) for name in ("left", "right")]
+    errors = [proc.communicate(timeout=400)[1] for proc in searches]
+    for proc, err in zip(searches, errors, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+        assert "database is locked" not in err
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = mlflow.search_runs(search_all_experiments=True)
+    for name in ("left", "right"):
+        mine = runs[runs["tags.nas.study"] == name]
+        assert (mine["tags.nas.kind"] == "candidate").sum() == 8
+        assert set(mine["status"]) == {"FINISHED"}
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+        assert sum(t.state.is_finished() for t in study.trials) == 8
