@@ -178,18 +178,29 @@ def translate_renamed(old: str, value: Any) -> tuple[str, Any]:
     return new, convert(_coerce(value, old_type, old))
 
 
+def _yaml_value(text: str, where: str) -> Any:
+    """A value given as text (`-P key=value`), read as YAML reads it."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problem = str(err).splitlines()[0]
+        raise ConfigError(
+            f"{where}: {text[:60]!r} is not a value YAML can read ({problem})."
+        ) from None
+
+
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """`value` converted to the annotated type `hint`, or a ConfigError naming `where`."""
     origin = typing.get_origin(hint)
     if origin is tuple:
         (item_hint, _) = typing.get_args(hint)
         if isinstance(value, str):
-            value = yaml.safe_load(value)
+            value = _yaml_value(value, where)
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}.")
         return tuple(_coerce(v, item_hint, f"{where}[{i}]") for i, v in enumerate(value))
     if isinstance(value, str) and hint is not str:
-        value = yaml.safe_load(value)
+        value = _yaml_value(value, where)
     if hint is bool and isinstance(value, bool):
         return value
     if hint is int and isinstance(value, int) and not isinstance(value, bool):

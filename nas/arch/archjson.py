@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import reprlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ class _Reader:
         extra = [k for k in node if k not in expected]
         if missing or extra:
             parts = ([f"missing keys {missing}"] if missing else []) + (
-                [f"unexpected keys {extra}"] if extra else []
+                [f"unexpected keys {_show(extra)}"] if extra else []
             )
             raise self.fail(path, " and ".join(parts) + f" (expected exactly {expected})")
         return node
@@ -53,7 +54,7 @@ class _Reader:
         where = f"{path}.{key}" if path else key
         is_kind = isinstance(value, kind) and not isinstance(value, bool)
         if not is_kind or not check(value):
-            raise self.fail(where, f"got {value!r}, expected {expected}")
+            raise self.fail(where, f"got {_show(value)}, expected {expected}")
         return value
 
     def config_list(
@@ -63,7 +64,7 @@ class _Reader:
         node = self.keys(node, path, _LIST_KEYS)
         for key, marker in _LIST_MARKERS.items():
             if node[key] != marker or isinstance(node[key], int) != isinstance(marker, int):
-                raise self.fail(f"{path}.{key}", f"got {node[key]!r}, expected {marker!r}")
+                raise self.fail(f"{path}.{key}", f"got {_show(node[key])}, expected {marker!r}")
         configs = node["_configs"]
         if not isinstance(configs, dict) or not configs:
             raise self.fail(
@@ -71,7 +72,9 @@ class _Reader:
             )
         names = [str(i) for i in range(len(configs))]
         if list(configs) != names:
-            raise self.fail(f"{path}._configs", f"keys {list(configs)}, expected {names}")
+            raise self.fail(
+                f"{path}._configs", f"keys {_show(list(configs))}, expected {_show(names)}"
+            )
         size = len(configs)
         lo = size if exact else low
         repeat = self.value(
@@ -85,9 +88,19 @@ class _Reader:
         return repeat, [(f"{path}._configs.{name}", configs[name]) for name in names]
 
 
+_REPR = reprlib.Repr()  # Python 3.11's Repr takes no arguments
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict = 2, 4, 4
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = 40
+
+
+def _show(value: Any) -> str:
+    """A value as errors quote it: short, whatever its size or depth."""
+    return _REPR.repr(value)
+
+
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), repr(value)
+        type(value), _show(value)
     )
 
 
@@ -177,6 +190,11 @@ def read_arch(path: str | Path, space: SpaceConfig | None = None) -> Genome:
         raise ArchError(
             f"{path}: not valid JSON ({err.msg} at line {err.lineno}, "
             f"column {err.colno}); expected an Archai architecture file."
+        ) from None
+    except RecursionError:
+        raise ArchError(
+            f"{path}: JSON nested too deeply to read; expected an Archai architecture file "
+            "(a few levels of objects and lists)."
         ) from None
     genome = parse_arch(tree, str(path))
     if space is not None:
