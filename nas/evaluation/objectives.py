@@ -37,7 +37,7 @@ class Objective:
 _TABLE = (
     # Optuna is told the partial training's (fidelity-0) score: nas.search.promotion says why
     Objective("val_miou", "maximize", cheap=False, alias="pareto-best-iou",
-              front_metric="best_miou", label="validation mIoU after partial training",
+              front_metric="best_miou", label="validation mIoU (promoted score if any)",
               hv_ref_keys=("search.hv_ref_miou",), told="val_miou_f0"),
     Objective("latency_ms", "minimize", cheap=True, alias="pareto-fastest",
               front_metric="lowest_latency_ms", budget_key="latency.max_latency_ms",

@@ -1,0 +1,245 @@
+"""Kill anywhere, resume: the tiny search (serial trainings, 3 generations of 4) is SIGKILLed at
+--kills seeded random moments, each time run again with the same command, until it finishes;
+then its stores are checked against one uninterrupted run with the same seed.
+
+Invariants (each broken one is counted):
+  no_run_left_running      0 MLflow runs RUNNING
+  one_run_per_trial        every COMPLETE trial has exactly one FINISHED candidate run, with its
+                           val_miou and its model
+  no_double_training       no architecture's training completed twice (a result lost between
+                           the training and the tell)
+  no_duplicate_versions    no architecture registered twice by the study
+  same_archids             the same architectures evaluated as the uninterrupted run
+  same_front               the same registered front as the uninterrupted run
+
+The moment of each kill is classified by the driver's last log line (data, measuring, training,
+promotion, registration) to show what the kills covered.
+
+    python -m benchmarks.bench_resume [--kills 30] [--seed 0]
+
+Each run of the command is killed a few progress lines (and a random fraction of a second) after
+it starts making progress, so the kills walk through the whole search; a search that finishes
+before --kills kills ends the benchmark with the kills it had.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import mlflow
+import optuna
+
+from benchmarks.figures import print_figures
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+STUDY = "resume-bench"
+MODEL = "face-seg-hourglass"
+TRAINED = re.compile(r"trial \d+ ([0-9a-f]{8}) trained:")
+
+
+def command(folder: Path, cache: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "entrypoints.search",
+        "--search-config",
+        str(TINY),
+        "--serial-training",
+        "true",
+        "--output-dir",
+        str(folder / "out"),
+        "--data.cache_dir",
+        str(cache),
+        "--search.generations",
+        "3",
+        "--search.study_name",
+        STUDY,
+    ]
+
+
+def env(folder: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "NAS_"))}
+    return {
+        **base,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
+        "PYTHONPATH": str(ROOT),
+        "RAY_AUTH_MODE": "disabled",
+    }
+
+
+PROGRESS = re.compile(
+    r"generation \d+ trial \d+ |trained:|promoted:|generation \d+ done|Created version|"
+    r"over budget|duplicate of"
+)
+
+
+def progress(log: str) -> list[str]:
+    """The driver's progress lines: measured, trained, promoted, generation done, registered."""
+    return [line for line in log.splitlines() if PROGRESS.search(line)]
+
+
+def phase(log: str) -> str:
+    """What the driver was doing when it was killed, from its last progress line."""
+    lines = progress(log)
+    last = lines[-1] if lines else ""
+    if not last:
+        return "startup, data, resume"
+    if "Created version" in last:
+        return "registration"
+    if "done" in last:
+        return "between generations (front, files, ask)"
+    if "promoted:" in last:
+        return "promotion"
+    if "trained:" in last:
+        return "training, logging, tell"
+    return "measuring latency, creating runs"
+
+
+def run_once(
+    folder: Path, cache: Path, kill_at: int | None, delay: float
+) -> tuple[int | None, str]:
+    """One run of the command, SIGKILLed `delay` seconds after its `kill_at`-th progress line
+    (0: after `delay` seconds) unless it ends first. Returns its exit code (None when killed)
+    and its log."""
+    log_path = folder / "driver.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            command(folder, cache), cwd=folder, env=env(folder), stdout=log, stderr=log
+        )
+        while kill_at is not None and proc.poll() is None:
+            if len(progress(log_path.read_text())) >= kill_at:
+                time.sleep(delay)
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    return None, log_path.read_text()
+            time.sleep(0.02)
+        proc.wait()
+    return proc.returncode, log_path.read_text()
+
+
+def state(folder: Path) -> dict:
+    """What the stores hold after the search: trials, runs, registered versions."""
+    storage = f"sqlite:///{folder / 'optuna.db'}"
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+    client = mlflow.MlflowClient()
+    runs = mlflow.search_runs(search_all_experiments=True)
+    versions = client.search_model_versions(f"name = '{MODEL}'")
+    mine = [v for v in versions if v.tags.get("nas.study") == STUDY]
+    complete = [
+        t
+        for t in study.trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+        and t.user_attrs.get("nas", {}).get("state") == "complete"
+    ]
+    return {
+        "complete": complete,
+        "runs": runs,
+        "archids": {t.user_attrs["nas"]["archid"] for t in complete},
+        "front": sorted(v.tags.get("nas.archid", "") for v in mine),
+        "versions": Counter(v.tags.get("nas.archid", "") for v in mine),
+    }
+
+
+def check(result: dict, reference: dict, logs: list[str]) -> dict[str, bool]:
+    runs = result["runs"]
+    candidates = runs[runs["tags.nas.kind"] == "candidate"]
+    one_run = True
+    for trial in result["complete"]:
+        mine = candidates[
+            (candidates["tags.nas.trial"] == str(trial.number))
+            & (candidates["status"] == "FINISHED")
+        ]
+        if len(mine) != 1 or mine["metrics.val_miou"].isna().any():
+            one_run = False
+    models = [m for run_id in candidates["run_id"] for m in _models(run_id)]
+    trained = Counter(m for log in logs for m in TRAINED.findall(log))
+    return {
+        "no_run_left_running": "RUNNING" not in set(runs["status"]),
+        "one_run_per_trial": one_run and len(models) >= len(result["complete"]),
+        "no_double_training": all(n == 1 for n in trained.values()),
+        "no_duplicate_versions": all(n == 1 for n in result["versions"].values()),
+        "same_archids": result["archids"] == reference["archids"],
+        "same_front": result["front"] == reference["front"],
+    }
+
+
+def _models(run_id: str) -> list[str]:
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    return [o.model_id for o in (run.outputs.model_outputs if run.outputs else [])]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache"
+        ref_folder, folder = Path(tmp) / "reference", Path(tmp) / "killed"
+        ref_folder.mkdir()
+        folder.mkdir()
+        t0 = time.perf_counter()
+        code, log = run_once(ref_folder, cache, None, 0.0)
+        if code != 0:
+            raise SystemExit(f"the uninterrupted search failed:\n{log[-3000:]}")
+        full = time.perf_counter() - t0
+        reference = state(ref_folder)
+        events = len(progress(log))
+        print(
+            f"uninterrupted: {full:.0f} s, {len(reference['archids'])} trained architectures, "
+            f"{events} progress lines"
+        )
+        phases: Counter[str] = Counter()
+        logs: list[str] = []
+        kills = runs = 0
+        while True:
+            # each run is killed after 0-3 more progress lines and up to 0.5 s, so that the
+            # kills walk through the whole search, every kind of moment included
+            if kills < args.kills:
+                code, log = run_once(folder, cache, rng.randint(0, 3), rng.uniform(0, 0.5))
+            else:
+                code, log = run_once(folder, cache, None, 0.0)
+            logs.append(log)
+            runs += 1
+            if code is None:
+                kills += 1
+                phases[phase(log)] += 1
+                continue
+            if code != 0:
+                raise SystemExit(f"a resumed search failed (exit {code}):\n{log[-3000:]}")
+            break
+        result = state(folder)
+        invariants = check(result, reference, logs)
+    broken = [name for name, held in invariants.items() if not held]
+    print(f"{kills} kills over {runs} runs of the command; kill moments: {dict(phases)}")
+    for name, held in invariants.items():
+        print(f"  {name:<24} {'held' if held else 'BROKEN'}")
+    print_figures(
+        {
+            "kills": kills,
+            "broken": len(broken),
+            "broken_invariants": broken,
+            "phases": dict(phases),
+            "seconds": time.perf_counter() - started,
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
