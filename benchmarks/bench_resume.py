@@ -1,4 +1,4 @@
-"""Kill anywhere, resume: the tiny search (serial trainings, 3 generations of 4) is SIGKILLed at
+"""Kill anywhere, resume: the tiny search (serial trainings, 6 generations of 4) is SIGKILLed at
 --kills seeded random moments, each time run again with the same command, until it finishes;
 then its stores are checked against one uninterrupted run with the same seed.
 
@@ -15,11 +15,14 @@ Invariants (each broken one is counted):
 The moment of each kill is classified by the driver's last log line (data, measuring, training,
 promotion, registration) to show what the kills covered.
 
-    python -m benchmarks.bench_resume [--kills 30] [--seed 0]
+    python -m benchmarks.bench_resume [--kills 26] [--seed 0]
 
-Each run of the command is killed a few progress lines (and a random fraction of a second) after
-it starts making progress, so the kills walk through the whole search; a search that finishes
-before --kills kills ends the benchmark with the kills it had.
+The kill points are moments of the search, whichever process gets there: its start, distinct
+"n trials told" drawn at random, one "n versions registered", taken in order, each followed by
+up to 0.5 s, so they land during data preparation and resume, while a candidate is measured,
+trained, logged or told, between generations and during registration. A run of the command is
+killed when it reaches the next point (a point passed before it: at its first progress). A
+search that finishes before its remaining points ends the benchmark with the kills it had.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -62,7 +66,7 @@ def command(folder: Path, cache: Path) -> list[str]:
         "--data.cache_dir",
         str(cache),
         "--search.generations",
-        "3",
+        "6",
         "--search.study_name",
         STUDY,
     ]
@@ -106,25 +110,50 @@ def phase(log: str) -> str:
     return "measuring latency, creating runs"
 
 
+def reached(folder: Path) -> dict[str, int]:
+    """How far the search in `folder` is, whatever process got it there: trials told COMPLETE
+    and model versions registered."""
+    counts = {"start": 0, "told": 0, "versions": 0}
+    queries = {
+        "told": (folder / "optuna.db", "select count(*) from trials where state = 'COMPLETE'"),
+        "versions": (folder / "mlflow.db", "select count(*) from model_versions"),
+    }
+    for key, (db, query) in queries.items():
+        if db.exists():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2) as conn:
+                    counts[key] = conn.execute(query).fetchone()[0]
+            except sqlite3.Error:
+                pass
+    return counts
+
+
 def run_once(
-    folder: Path, cache: Path, kill_at: int | None, delay: float
+    folder: Path, cache: Path, kill_at: tuple[str, int] | None, delay: float
 ) -> tuple[int | None, str]:
-    """One run of the command, SIGKILLed `delay` seconds after its `kill_at`-th progress line
-    (0: after `delay` seconds) unless it ends first. Returns its exit code (None when killed)
-    and its log."""
+    """One run of the command, SIGKILLed `delay` seconds after the search reaches `kill_at`
+    (("told", 5): 5 trials told; ("start", 0): at once; a point reached before this run: its
+    first progress) unless it ends first. Returns its exit code (None when killed) and its
+    log."""
     log_path = folder / "driver.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             command(folder, cache), cwd=folder, env=env(folder), stdout=log, stderr=log
         )
+        begun = reached(folder)
         while kill_at is not None and proc.poll() is None:
-            if len(progress(log_path.read_text())) >= kill_at:
+            now = reached(folder)
+            moved = now["told"] > begun["told"] or now["versions"] > begun["versions"]
+            # a point this search had passed before this run counts from its first progress
+            if kill_at[0] == "start" or (
+                now[kill_at[0]] >= kill_at[1] and (moved or kill_at[1] > begun[kill_at[0]])
+            ):
                 time.sleep(delay)
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
                     proc.wait()
                     return None, log_path.read_text()
-            time.sleep(0.02)
+            time.sleep(0.05)
         proc.wait()
     return proc.returncode, log_path.read_text()
 
@@ -184,7 +213,7 @@ def _models(run_id: str) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=30)
+    parser.add_argument("--kills", type=int, default=26)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     started = time.perf_counter()
@@ -205,20 +234,28 @@ def main() -> None:
             f"uninterrupted: {full:.0f} s, {len(reference['archids'])} trained architectures, "
             f"{events} progress lines"
         )
+        final = reached(ref_folder)
+        told = [("told", n) for n in range(1, final["told"] + 1)]
+        # the kill points, taken in order, each followed by up to 0.5 s: the start (data,
+        # resume), distinct moments "n trials told" drawn at random (so they land while the next
+        # candidate is measured, trained, logged or told, or between generations), and one
+        # during registration
+        picked = rng.sample(told, min(len(told), max(args.kills - 2, 0)))
+        version = ("versions", rng.randint(1, max(final["versions"], 1)))
+        targets = [("start", 0), *sorted(picked, key=lambda m: m[1]), version][: args.kills]
         phases: Counter[str] = Counter()
         logs: list[str] = []
         kills = runs = 0
         while True:
-            # each run is killed after 0-3 more progress lines and up to 0.5 s, so that the
-            # kills walk through the whole search, every kind of moment included
-            if kills < args.kills:
-                code, log = run_once(folder, cache, rng.randint(0, 3), rng.uniform(0, 0.5))
+            if targets:
+                code, log = run_once(folder, cache, targets[0], rng.uniform(0, 0.5))
             else:
                 code, log = run_once(folder, cache, None, 0.0)
             logs.append(log)
             runs += 1
             if code is None:
                 kills += 1
+                targets.pop(0)
                 phases[phase(log)] += 1
                 continue
             if code != 0:
