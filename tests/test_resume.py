@@ -117,7 +117,14 @@ def test_signal_stops_cleanly_and_resumes(tmp_path: Path, data_cache: Path, sign
     log = tmp_path / "search.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            _command(tmp_path, data_cache), cwd=tmp_path, env=_env(tmp_path), stderr=out, stdout=out
+            _command(tmp_path, data_cache),
+            cwd=tmp_path,
+            env=_env(tmp_path),
+            stderr=out,
+            stdout=out,
+            # a shell without job control starts background commands with SIGINT ignored, which
+            # Python then keeps: give the search the default, as in a terminal
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     deadline = time.monotonic() + 150
     while _complete_trials(tmp_path / "optuna.db") < 2 and time.monotonic() < deadline:

@@ -51,6 +51,7 @@ def test_a_registry_tag_never_names_a_path_outside(tmp_path: Path, monkeypatch, 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     client = mlflow.MlflowClient()
+    mlflow.set_experiment("escape")  # this store's, not one an earlier test made current
     with mlflow.start_run() as run:
         mlflow.log_text("{}", "x.json")
     client.create_registered_model("m")
