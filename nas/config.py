@@ -102,7 +102,7 @@ class SearchConfig:
     population_size: int = 20  # candidates per generation
     generations: int = 10  # generations in all, the first one random
     seed: int = 42  # the sampler's seed
-    mutation_prob: float = 0.3  # NSGA per-gene mutation probability (0: max(1 / genes, 0.1))
+    mutation_prob: float = 0.3  # NSGA per-gene mutation probability (0: Optuna's 1 / genes)
     crossover_prob: float = 0.9  # NSGA's crossover probability
     swapping_prob: float = 0.5  # NSGA's uniform-crossover gene swap probability
     study_name: str = "hourglass-nas"  # the Optuna study; the same name resumes it
