@@ -110,10 +110,10 @@ def test_resume_after_kill(tmp_path: Path, data_cache: Path) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_cleanly_and_resumes(tmp_path: Path, data_cache: Path, signum: int) -> None:
+def test_signal_stops_the_search_cleanly(tmp_path: Path, data_cache: Path, signum: int) -> None:
     """Ctrl-C or SIGTERM mid-training: within seconds, exit 128 + signal, one line saying how to
-    resume, no MLflow run left RUNNING (the search's and the candidate's are KILLED); the same
-    command then finishes the search."""
+    resume, no MLflow run left RUNNING (the search's and the candidate's are KILLED). Resuming
+    is test_resume_after_kill's: a stopped search leaves the same state as a killed one."""
     log = tmp_path / "search.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -146,17 +146,3 @@ def test_signal_stops_cleanly_and_resumes(tmp_path: Path, data_cache: Path, sign
     assert "RUNNING" not in set(runs["status"])
     parent = runs[runs["tags.nas.kind"] == "search"]
     assert list(parent["status"]) == ["KILLED"]
-    if signum == signal.SIGINT:
-        return
-    done = subprocess.run(
-        _command(tmp_path, data_cache),
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    retried = {t.user_attrs["retry_of"] for t in study.trials if "retry_of" in t.user_attrs}
-    assert sum(t.state.is_finished() for t in study.trials if t.number not in retried) == 12
