@@ -109,15 +109,25 @@ def test_resume_after_kill(tmp_path: Path, data_cache: Path) -> None:
     assert len(list((tmp_path / "out").glob("search_state_*.csv"))) == 3
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_the_search_cleanly(tmp_path: Path, data_cache: Path, signum: int) -> None:
+@pytest.mark.parametrize(
+    ("signum", "executor"),
+    [(signal.SIGTERM, "serial"), (signal.SIGINT, "serial"), (signal.SIGTERM, "ray")],
+)
+def test_signal_stops_the_search_cleanly(
+    tmp_path: Path, data_cache: Path, signum: int, executor: str
+) -> None:
     """Ctrl-C or SIGTERM mid-training: within seconds, exit 128 + signal, one line saying how to
-    resume, no MLflow run left RUNNING (the search's and the candidate's are KILLED). Resuming
-    is test_resume_after_kill's: a stopped search leaves the same state as a killed one."""
+    resume, no MLflow run left RUNNING (the search's and the candidate's are KILLED); with Ray
+    too, whose driver would otherwise die on SIGTERM with its own handler. Resuming is
+    test_resume_after_kill's: a stopped search leaves the same state as a killed one."""
+    command = _command(tmp_path, data_cache)
+    if executor == "ray":
+        command[command.index("--serial-training") : command.index("--serial-training") + 2] = []
+        command += ["--search.executor", "ray"]
     log = tmp_path / "search.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            _command(tmp_path, data_cache),
+            command,
             cwd=tmp_path,
             env=_env(tmp_path),
             stderr=out,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -137,6 +139,7 @@ class RayExecutor:
         self.ray = ray
         self.started = not ray.is_initialized()
         if self.started:
+            own = signal.getsignal(signal.SIGTERM)  # Ray's driver installs a handler that dies
             ray.init(
                 address=address or None,
                 include_dashboard=False,
@@ -146,6 +149,8 @@ class RayExecutor:
                 log_to_driver=False,
                 configure_logging=False,
             )
+            if callable(own) and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, own)  # SIGTERM stops the search cleanly again
         gpus = ray.cluster_resources().get("GPU", 0)
         # A task asking for a GPU on a cluster without one would wait forever.
         self.num_gpus = search.gpus_per_job if gpus > 0 else 0.0
