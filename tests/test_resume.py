@@ -146,9 +146,13 @@ def test_signal_stops_the_search_cleanly(
     proc.wait(timeout=60)
     assert time.monotonic() - stopped < 30
     err = log.read_text()
-    assert proc.returncode == 128 + signum, err[-3000:]
+    # Ray's driver may take SIGTERM over from the search's handler and turn it into a
+    # KeyboardInterrupt: the stop is as clean, but reads as SIGINT (130); see RayExecutor
+    codes = {128 + signum} | ({128 + signal.SIGINT} if executor == "ray" else set())
+    assert proc.returncode in codes, err[-3000:]
     last = err.strip().splitlines()[-1]
-    assert last.startswith(f"stopped by {signal.Signals(signum).name}"), err[-3000:]
+    name = signal.Signals(proc.returncode - 128).name
+    assert last.startswith(f"stopped by {name}"), err[-3000:]
     assert "run the same command again" in last and "Traceback" not in err
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
