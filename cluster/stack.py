@@ -163,6 +163,26 @@ def _mlflow_ready(port: int) -> bool:
         return False
 
 
+def mlflow_server_command(port: int, backend: str, artifacts: str, workers: int) -> list[str]:
+    """`mlflow server` on 127.0.0.1:`port`, runs in `backend`, artifacts proxied to `artifacts`."""
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        artifacts,
+        "--workers",
+        str(workers),
+    ]
+
+
 def start_mlflow(stack: Stack) -> None:
     """`mlflow server`: runs in PostgreSQL, artifacts proxied to the bucket, basic auth on."""
     port = stack.ports["mlflow"]
@@ -186,30 +206,8 @@ def start_mlflow(stack: Stack) -> None:
     }
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         env.pop(name, None)
-    pid = _spawn(
-        stack,
-        "mlflow",
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            stack.db_url("mlflow"),
-            "--artifacts-destination",
-            f"s3://{BUCKET}",
-            "--app-name",
-            "basic-auth",
-            "--workers",
-            "2",
-        ],
-        env=env,
-        cwd=stack.home,
-    )
+    command = mlflow_server_command(port, stack.db_url("mlflow"), f"s3://{BUCKET}", workers=2)
+    pid = _spawn(stack, "mlflow", [*command, "--app-name", "basic-auth"], env=env, cwd=stack.home)
     wait_until(
         lambda: _mlflow_ready(port),
         "the MLflow tracking server",

@@ -1,4 +1,5 @@
-"""Where things are on disk: the project folder, and the file behind a SQLite store URI."""
+"""Where things are on disk: the project folder, the file behind a SQLite store URI, and an
+exclusive lock file shared by processes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ def sqlite_file(uri: str) -> Path | None:
 
 
 @contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock(2) on `path` (created if missing) while the block runs."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def sqlite_creation_lock(uri: str) -> Iterator[None]:
     """For a `sqlite:///` store, hold a lock beside its file while the block runs, so that
     processes starting together create and migrate the database (MLflow's alembic, Optuna's
@@ -26,9 +38,5 @@ def sqlite_creation_lock(uri: str) -> Iterator[None]:
         yield
         return
     database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.parent / f".{database.name}.create.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(database.parent / f".{database.name}.create.lock"):
+        yield

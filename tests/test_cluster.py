@@ -320,22 +320,7 @@ def test_a_missing_bucket_fails_before_training(stack: Stack, tmp_path: Path) ->
     port = stack_module.free_port()
     env = {**os.environ, **inner.s3_env, "MLFLOW_FLASK_SERVER_SECRET_KEY": "x"}
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            inner.db_url("mlflow"),
-            "--artifacts-destination",
-            "s3://no-such-bucket",
-            "--workers",
-            "1",
-        ],
+        stack_module.mlflow_server_command(port, inner.db_url("mlflow"), "s3://no-such-bucket", 1),
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
