@@ -111,7 +111,7 @@ def test_resume_after_kill(tmp_path: Path, data_cache: Path) -> None:
 
 @pytest.mark.parametrize(
     ("signum", "executor"),
-    [(signal.SIGTERM, "serial"), (signal.SIGINT, "serial"), (signal.SIGTERM, "ray")],
+    [(signal.SIGTERM, "serial"), (signal.SIGINT, "serial")],
 )
 def test_signal_stops_the_search_cleanly(
     tmp_path: Path, data_cache: Path, signum: int, executor: str
