@@ -1,4 +1,5 @@
-"""Kill anywhere, resume: the tiny search (serial trainings, 6 generations of 4) is SIGKILLed at
+"""Kill anywhere, resume: the tiny search (serial trainings, 6 generations of 4, objectives mIoU
+and parameters, which unlike a measured latency are the same in every run) is SIGKILLed at
 --kills seeded random moments, each time run again with the same command, until it finishes;
 then its stores are checked against one uninterrupted run with the same seed.
 
@@ -10,6 +11,7 @@ Invariants (each broken one is counted):
                            the training and the tell)
   no_duplicate_versions    no architecture registered twice by the study
   same_archids             the same architectures evaluated as the uninterrupted run
+  same_trials              every trial with the genes and state of the uninterrupted run's
   same_front               the same registered front as the uninterrupted run
 
 The moment of each kill is classified by the driver's last log line (data, measuring, training,
@@ -17,12 +19,16 @@ promotion, registration) to show what the kills covered.
 
     python -m benchmarks.bench_resume [--kills 26] [--seed 0]
 
-The kill points are moments of the search, whichever process gets there: its start, distinct
-"n trials told" drawn at random, one "n versions registered", taken in order, each followed by
-up to 0.5 s, so they land during data preparation and resume, while a candidate is measured,
-trained, logged or told, between generations and during registration. A run of the command is
-killed when it reaches the next point (a point passed before it: at its first progress). A
-search that finishes before its remaining points ends the benchmark with the kills it had.
+Half the kill points are moments of the search, whichever process gets there: its start,
+distinct "n trials told" drawn at random, taken in order, each followed by up to 0.5 s, so they
+land during data preparation and resume, while a candidate is measured, trained, logged or told,
+and between generations (a run of the command is killed when it reaches the next one; a point
+passed before it: at its first progress). The other half, taken in turn with them, are exact
+places in the code (tests/kill_driver.py), each the n-th time a run gets there, n drawn at
+random: in the middle of an ask, a candidate's run created, an outcome received and not logged,
+a candidate recorded and not told, told, after a generation; then after the last generation
+and during registration. A search that finishes before its remaining points ends the benchmark
+with the kills it had.
 """
 
 from __future__ import annotations
@@ -52,11 +58,16 @@ MODEL = "face-seg-hourglass"
 TRAINED = re.compile(r"trial \d+ ([0-9a-f]{8}) trained:")
 
 
-def command(folder: Path, cache: Path) -> list[str]:
+EXACT = ("mid-ask", "measured", "outcome", "recorded", "told", "generation")
+
+
+def command(folder: Path, cache: Path, point: tuple[str, int] | None = None) -> list[str]:
+    """The search command; with `point` (name, n), killed the n-th time it gets there."""
+    runner = ["tests.kill_driver", point[0], str(point[1])] if point else ["entrypoints.search"]
     return [
         sys.executable,
         "-m",
-        "entrypoints.search",
+        *runner,
         "--search-config",
         str(TINY),
         "--serial-training",
@@ -69,6 +80,8 @@ def command(folder: Path, cache: Path) -> list[str]:
         "6",
         "--search.study_name",
         STUDY,
+        "--search.objectives",
+        "[val_miou, num_params]",
     ]
 
 
@@ -133,12 +146,15 @@ def run_once(
 ) -> tuple[int | None, str]:
     """One run of the command, SIGKILLed `delay` seconds after the search reaches `kill_at`
     (("told", 5): 5 trials told; ("start", 0): at once; a point reached before this run: its
-    first progress) unless it ends first. Returns its exit code (None when killed) and its
-    log."""
+    first progress; (name, n) with a name in EXACT or "registered": by itself, the n-th time it
+    gets there) unless it ends first. Returns its exit code (None when killed) and its log."""
     log_path = folder / "driver.log"
+    exact = kill_at if kill_at is not None and kill_at[0] in (*EXACT, "registered") else None
+    if exact is not None:
+        kill_at = None
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            command(folder, cache), cwd=folder, env=env(folder), stdout=log, stderr=log
+            command(folder, cache, exact), cwd=folder, env=env(folder), stdout=log, stderr=log
         )
         begun = reached(folder)
         while kill_at is not None and proc.poll() is None:
@@ -155,6 +171,8 @@ def run_once(
                     return None, log_path.read_text()
             time.sleep(0.05)
         proc.wait()
+    if proc.returncode == -signal.SIGKILL:  # killed itself at an exact point
+        return None, log_path.read_text()
     return proc.returncode, log_path.read_text()
 
 
@@ -177,6 +195,7 @@ def state(folder: Path) -> dict:
         "complete": complete,
         "runs": runs,
         "archids": {t.user_attrs["nas"]["archid"] for t in complete},
+        "trials": [(t.params, t.state) for t in study.trials],
         "front": sorted(v.tags.get("nas.archid", "") for v in mine),
         "versions": Counter(v.tags.get("nas.archid", "") for v in mine),
     }
@@ -201,6 +220,7 @@ def check(result: dict, reference: dict, logs: list[str]) -> dict[str, bool]:
         "no_double_training": all(n == 1 for n in trained.values()),
         "no_duplicate_versions": all(n == 1 for n in result["versions"].values()),
         "same_archids": result["archids"] == reference["archids"],
+        "same_trials": result["trials"] == reference["trials"],
         "same_front": result["front"] == reference["front"],
     }
 
@@ -235,14 +255,17 @@ def main() -> None:
             f"{events} progress lines"
         )
         final = reached(ref_folder)
-        told = [("told", n) for n in range(1, final["told"] + 1)]
-        # the kill points, taken in order, each followed by up to 0.5 s: the start (data,
-        # resume), distinct moments "n trials told" drawn at random (so they land while the next
-        # candidate is measured, trained, logged or told, or between generations), and one
-        # during registration
-        picked = rng.sample(told, min(len(told), max(args.kills - 2, 0)))
-        version = ("versions", rng.randint(1, max(final["versions"], 1)))
-        targets = [("start", 0), *sorted(picked, key=lambda m: m[1]), version][: args.kills]
+        told = [("told", n) for n in range(1, final["told"] - 3)]  # room for the exact ones
+        # the kill points, taken in order: the start (data, resume); moments "n trials told"
+        # drawn at random (each followed by up to 0.5 s, so they land while the next candidate
+        # is measured, trained, logged or told, or between generations) in turn with exact
+        # places; after the last generation; during registration
+        timed = sorted(rng.sample(told, min(len(told), max(args.kills - 3, 0) // 2)))
+        exact = [(EXACT[i % len(EXACT)], rng.randint(1, 3)) for i in range(len(timed))]
+        exact = [("mid-ask", rng.randint(1, 100)) if p == "mid-ask" else (p, n) for p, n in exact]
+        turns = [point for pair in zip(timed, exact, strict=True) for point in pair]
+        last = ("generation", 6)  # the 6th generation_finished of any run: after the last
+        targets = [("start", 0), *turns, last, ("registered", rng.randint(1, 2))][: args.kills]
         phases: Counter[str] = Counter()
         logs: list[str] = []
         kills = runs = 0
@@ -255,8 +278,8 @@ def main() -> None:
             runs += 1
             if code is None:
                 kills += 1
-                targets.pop(0)
-                phases[phase(log)] += 1
+                point = targets.pop(0)
+                phases[f"at {point[0]}" if point[0] in (*EXACT, "registered") else phase(log)] += 1
                 continue
             if code != 0:
                 raise SystemExit(f"a resumed search failed (exit {code}):\n{log[-3000:]}")

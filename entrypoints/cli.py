@@ -8,6 +8,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 
+from nas import stopping
 from nas.config import parse_overrides
 from nas.errors import Stopped, UserError
 from nas.redact import redact_text
@@ -20,23 +21,20 @@ def paragraph(text: str) -> str:
     return textwrap.fill(text, width=100, break_on_hyphens=False, break_long_words=False)
 
 
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise Stopped(signum)
-
-
 def run_main(main: Callable[[], int], on_stop: str = "") -> int:
     """Run `main`; a UserError prints 'error: <message>' without a traceback and returns 2; a
     tracking server or database that fails mid-command prints what failed and returns 1; Ctrl-C
-    (SIGINT) or SIGTERM stops it as Python unwinds (the command's own clean-up runs), prints one
-    line (`on_stop`: what to do next) and returns 130 or 143."""
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    (SIGINT) or SIGTERM stops it as Python unwinds (the command's own clean-up runs; a search
+    stops at its next safe point, nas.stopping), prints one line (`on_stop`: what to do next)
+    and returns 130 or 143."""
+    signal.signal(signal.SIGTERM, stopping.handle)
     try:
         return main()
     except UserError as err:
         print(paragraph(f"error: {err}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
-        signum = err.signum if isinstance(err, Stopped) else signal.SIGINT
+        signum = err.signum if isinstance(err, Stopped) else stopping.last_signal() or signal.SIGINT
         name = signal.Signals(signum).name
         print(f"stopped by {name}. {on_stop}".strip(), file=sys.stderr)
         return 128 + signum

@@ -1,18 +1,32 @@
-"""Kill a search mid-generation, run it again: it continues and the final front is complete."""
+"""Kill a search anywhere, run it again: it finishes as if it had never been killed; a stop
+signal ends it cleanly."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import mlflow
 import optuna
 import pytest
 
+import tests.test_resume
+from nas import stopping
+from nas.arch.space import search_distributions
+from nas.config import load_config
+from nas.errors import Stopped
+from nas.search import loop
+from nas.search.loop import SearchState, _generation_trials
+from nas.search.study import make_sampler, reseed_sampler, stale_trials
 from tests.conftest import ROOT, subprocess_env
 
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -56,62 +70,123 @@ def _complete_trials(db: Path) -> int:
         return 0
 
 
-def _kill_mid_generation_1(tmp: Path, cache: Path) -> None:
-    proc = subprocess.Popen(
-        _command(tmp, cache),
-        cwd=tmp,
-        env=_env(tmp),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+def _values(params: dict) -> list[float]:
+    digest = int(hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12], 16)
+    return [digest % 1000 / 1000, (digest // 1000) % 1000]
+
+
+def _ask_and_tell(config, generations: int, die_at: tuple[int, int] | None = None) -> dict:
+    """Generations asked through the search loop and told made-up scores; with `die_at`
+    (generation, i), the process 'dies' in the middle of asking that generation's i-th trial
+    (some of its genes drawn) and a new one, with a new sampler, resumes the study."""
+    storage = optuna.storages.InMemoryStorage()
+    directions = ["maximize", "minimize"]
+    study = optuna.create_study(
+        study_name="s", storage=storage, sampler=make_sampler(config), directions=directions
     )
-    deadline = time.monotonic() + 150
-    while _complete_trials(tmp / "optuna.db") < 5 and time.monotonic() < deadline:
-        assert proc.poll() is None, "the search ended before it could be killed"
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    state = SearchState(config, study, None, None, None)
+    g = 0
+    while g < generations:
+        if die_at is not None and g == die_at[0]:
+            for _ in range(die_at[1]):  # asked whole
+                reseed_sampler(study.sampler, config.search.seed, len(study.trials))
+                study.ask(search_distributions(config.space))
+            reseed_sampler(study.sampler, config.search.seed, len(study.trials))
+            half = optuna.Trial(study, storage.create_new_trial(study._study_id))
+            for name, dist in list(search_distributions(config.space).items())[:15]:
+                half._suggest(name, dist)
+            study = optuna.load_study(study_name="s", storage=storage, sampler=make_sampler(config))
+            state = SearchState(config, study, None, None, None)
+            state.adopted = {t.number: None for t in stale_trials(study)}
+            die_at = None
+        for trial in _generation_trials(state, g):
+            study.tell(trial, _values(trial.params))
+        g += 1
+    return {t.number: t.params for t in study.get_trials()}
 
 
-def test_resume_after_kill(tmp_path: Path, data_cache: Path) -> None:
-    _kill_mid_generation_1(tmp_path, data_cache)
-    assert 5 <= _complete_trials(tmp_path / "optuna.db") < 12
-    done = subprocess.run(
-        _command(tmp_path, data_cache),
-        cwd=tmp_path,
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_a_resumed_study_asks_what_the_uninterrupted_one_would_have(monkeypatch) -> None:
+    """Each trial draws from its own seed and a trial killed mid-ask is asked again in place, so
+    the genes of every trial are those of an uninterrupted search; without the per-trial seeds
+    they would not be."""
+    config = load_config([TINY], {"search.population_size": 4})
+    uninterrupted = _ask_and_tell(config, 4)
+    assert len(uninterrupted) == 16
+    assert _ask_and_tell(config, 4, die_at=(2, 2)) == uninterrupted
+    assert _ask_and_tell(config, 4, die_at=(0, 1)) == uninterrupted
+    monkeypatch.setattr(loop, "reseed_sampler", lambda *args: None)
+    monkeypatch.setattr(tests.test_resume, "reseed_sampler", lambda *args: None)
+    assert _ask_and_tell(config, 4, die_at=(2, 2)) != _ask_and_tell(config, 4)
 
-    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    everything = study.get_trials()
-    assert all(t.state.is_finished() for t in everything)
-    # the trials the kill left running are told FAIL and their parameters run again
-    reruns = {t.user_attrs["retry_of"]: t for t in everything if "retry_of" in t.user_attrs}
-    for number, rerun in reruns.items():
-        assert everything[number].state == optuna.trial.TrialState.FAIL
-        assert rerun.params == everything[number].params and rerun.state.is_finished()
-    trials = [t for t in everything if t.number not in reruns]
-    assert len(trials) == 12 and all(t.state.is_finished() for t in trials)
-    assert sorted(t.user_attrs["generation"] for t in trials) == [0] * 4 + [1] * 4 + [2] * 4
 
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = mlflow.search_runs(search_all_experiments=True)
+# Where the search is killed, in order, each time the command is run again: (point, n) is the
+# n-th time one run of the command gets to a point of tests/kill_driver.py
+KILLS = [
+    ("mid-ask", 54),  # generation 0, its second trial half asked
+    ("outcome", 2),  # a training's outcome on disk, not logged
+    ("recorded", 2),  # a candidate recorded in its trial, its run open, not told
+    ("told", 3),  # told, its kept outcome not yet removed
+    ("registered", 1),  # part of the front registered
+]
+DETERMINISTIC = ["--search.objectives", "[val_miou, num_params]"]  # measured latency is noisy
+
+
+def _search(tmp: Path, cache: Path, kill: tuple[str, int] | None) -> subprocess.Popen:
+    command = _command(tmp, cache) + DETERMINISTIC
+    if kill is not None:
+        command[1:3] = ["-m", "tests.kill_driver", kill[0], str(kill[1])]
+    log = open(tmp / "search.log", "a")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(command, cwd=tmp, env=_env(tmp), stdout=log, stderr=log)
+
+
+def _stores(tmp: Path) -> dict:
+    study = optuna.load_study(study_name="resume", storage=f"sqlite:///{tmp / 'optuna.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlflow.db'}")
+    versions = mlflow.MlflowClient().search_model_versions("name = 'face-seg-hourglass'")
+    return {
+        "trials": study.get_trials(),
+        "runs": mlflow.search_runs(search_all_experiments=True),
+        "front": Counter(v.tags["nas.archid"] for v in versions),
+    }
+
+
+def test_killed_anywhere_the_search_resumes_exactly(tmp_path: Path, data_cache: Path) -> None:
+    """SIGKILLed at each of KILLS in turn and run again until it ends: every trial has the genes
+    and the state of an uninterrupted search's (same seed, deterministic objectives), no
+    training ran twice, every trained trial has one FINISHED run with its model, no run is left
+    RUNNING, and the same front is registered once."""
+    reference, killed = tmp_path / "reference", tmp_path / "killed"
+    reference.mkdir()
+    killed.mkdir()
+    uninterrupted = _search(reference, data_cache, None)  # alongside, on the other core
+    for kill in KILLS:
+        assert _search(killed, data_cache, kill).wait(timeout=300) == -signal.SIGKILL, kill
+    assert _search(killed, data_cache, None).wait(timeout=300) == 0
+    assert uninterrupted.wait(timeout=300) == 0
+    log = (killed / "search.log").read_text()
+    assert "Traceback" not in log
+    assert "was trained before the search was killed" in log and "told now, as recorded" in log
+    expected, got = _stores(reference), _stores(killed)
+
+    assert [(t.params, t.state) for t in got["trials"]] == [
+        (t.params, t.state) for t in expected["trials"]
+    ]
+    trained = Counter(re.findall(r"trial \d+ ([0-9a-f]{8}) trained:", log))
+    assert trained and max(trained.values()) == 1, trained
+    runs = got["runs"]
     assert "RUNNING" not in set(runs["status"])
-    assert (runs["status"] == "KILLED").sum() >= 1  # at least the dead search's parent run
-    trained = runs[(runs["tags.nas.state"] == "complete") & (runs["status"] == "FINISHED")]
-    assert trained["tags.nas.archid"].is_unique  # nothing finished was trained again
-    client = mlflow.MlflowClient()
-    best = client.get_model_version_by_alias("face-seg-hourglass", "pareto-best-iou")
-    assert best.tags["nas.study"] == "resume"
-    assert len(list((tmp_path / "out").glob("search_state_*.csv"))) == 3
+    complete = [t for t in got["trials"] if t.user_attrs["nas"]["state"] == "complete"]
+    for trial in complete:
+        mine = runs[(runs["tags.nas.trial"] == str(trial.number)) & (runs["status"] == "FINISHED")]
+        assert len(mine) == 1 and not mine["metrics.val_miou"].isna().any(), trial.number
+        assert mlflow.get_run(mine["run_id"].iloc[0]).outputs.model_outputs
+    assert got["front"] == expected["front"] and set(got["front"].values()) == {1}
+    assert not list((killed / "out" / ".pending").iterdir())
 
 
 @pytest.mark.parametrize(
     ("signum", "executor"),
-    [(signal.SIGTERM, "serial"), (signal.SIGINT, "serial")],
+    [(signal.SIGTERM, "serial"), (signal.SIGINT, "serial"), (signal.SIGTERM, "ray")],
 )
 def test_signal_stops_the_search_cleanly(
     tmp_path: Path, data_cache: Path, signum: int, executor: str
@@ -119,7 +194,8 @@ def test_signal_stops_the_search_cleanly(
     """Ctrl-C or SIGTERM mid-training: within seconds, exit 128 + signal, one line saying how to
     resume, no MLflow run left RUNNING (the search's and the candidate's are KILLED); with Ray
     too, whose driver would otherwise die on SIGTERM with its own handler. Resuming is
-    test_resume_after_kill's: a stopped search leaves the same state as a killed one."""
+    test_killed_anywhere_the_search_resumes_exactly's: a stopped search leaves the same state as
+    a killed one."""
     command = _command(tmp_path, data_cache)
     if executor == "ray":
         command[command.index("--serial-training") : command.index("--serial-training") + 2] = []
@@ -146,13 +222,9 @@ def test_signal_stops_the_search_cleanly(
     proc.wait(timeout=60)
     assert time.monotonic() - stopped < 30
     err = log.read_text()
-    # Ray's driver may take SIGTERM over from the search's handler and turn it into a
-    # KeyboardInterrupt: the stop is as clean, but reads as SIGINT (130); see RayExecutor
-    codes = {128 + signum} | ({128 + signal.SIGINT} if executor == "ray" else set())
-    assert proc.returncode in codes, err[-3000:]
+    assert proc.returncode == 128 + signum, err[-3000:]
     last = err.strip().splitlines()[-1]
-    name = signal.Signals(proc.returncode - 128).name
-    assert last.startswith(f"stopped by {name}"), err[-3000:]
+    assert last.startswith(f"stopped by {signal.Signals(signum).name}"), err[-3000:]
     assert "run the same command again" in last and "Traceback" not in err
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -160,3 +232,26 @@ def test_signal_stops_the_search_cleanly(
     assert "RUNNING" not in set(runs["status"])
     parent = runs[runs["tags.nas.kind"] == "search"]
     assert list(parent["status"]) == ["KILLED"]
+    if executor == "serial" and signum == signal.SIGTERM:  # and it resumes from there
+        done = subprocess.run(command, cwd=tmp_path, env=_env(tmp_path), capture_output=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_a_stop_waits_for_a_safe_point_unless_it_only_waits_or_is_repeated(capfd) -> None:
+    """Inside safe_points a signal asks for a stop that check() raises; inside interruptible(),
+    and for a second signal, it raises at once; outside, the handlers are as they were."""
+    before = signal.getsignal(signal.SIGTERM)
+    with stopping.safe_points():
+        os.kill(os.getpid(), signal.SIGTERM)  # a write to the stores would go on undisturbed
+        with pytest.raises(Stopped) as raised:
+            stopping.check()
+        assert raised.value.signum == signal.SIGTERM
+        with pytest.raises(Stopped):  # again: at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+    with stopping.safe_points():
+        with pytest.raises(Stopped), stopping.interruptible():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # a training, a wait on Ray
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert "SIGTERM received: stopping once the current step is recorded" in capfd.readouterr().err

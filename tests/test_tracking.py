@@ -16,7 +16,6 @@ import pytest
 from mlflow.models import Model
 
 from nas.config import load_config
-from nas.search.study import replaced_trials, requeue_stale_trials
 from nas.tracking import runs, ui
 from tests import ui_probe
 from tests.test_search import NARROW, StubExecutor, run_with, tiny_config
@@ -151,19 +150,6 @@ def test_shared_view_opens_the_candidates_as_a_runs_table(client, searched) -> N
         f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?"
         f"workflowType=machine_learning&viewStateShareKey={key}"
     )
-
-
-def test_stale_trials_are_failed_and_run_again() -> None:
-    study = optuna.create_study(directions=["maximize", "minimize"])
-    distributions = {"x": optuna.distributions.IntDistribution(0, 9)}
-    done, stale = study.ask(distributions), study.ask(distributions)
-    stale.set_user_attr("generation", 3)
-    study.tell(done, [1.0, 1.0])
-    assert requeue_stale_trials(study) == [stale.number]
-    assert study.trials[stale.number].state == optuna.trial.TrialState.FAIL
-    again = study.ask(distributions)  # ask takes the enqueued parameters first
-    assert again.params == stale.params and again.user_attrs["generation"] == 3
-    assert replaced_trials(study.get_trials()) == {stale.number}
 
 
 def test_importing_the_project_leaves_mlflow_warnings_and_logging_alone() -> None:

@@ -10,9 +10,11 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import optuna
 import yaml
 from mlflow.entities import RunStatus
 
+from nas import stopping
 from nas.config import Config, config_to_dict
 from nas.data.dataset import load_data
 from nas.data.face_synthetics import Splits
@@ -20,9 +22,10 @@ from nas.evaluation.job import job_template
 from nas.evaluation.metrics import majority_baseline_miou
 from nas.redact import redact_url
 from nas.search.checks import check_search_config
-from nas.search.executors import make_executor
+from nas.search.executors import Executor, make_executor
 from nas.search.lock import study_lock
 from nas.search.loop import SearchState, run_generations
+from nas.search.pending import PendingOutcomes
 from nas.search.study import open_study, resolve_storage
 from nas.tracking import preflight, runs
 from nas.tracking.runs import TAG_KIND, TAG_STUDY
@@ -74,6 +77,41 @@ def run(config: Config, output_dir: Path) -> dict[str, Any]:
         return _search(config, output_dir, storage)
 
 
+def _run_search(
+    config: Config,
+    output_dir: Path,
+    storage: str,
+    splits: Splits,
+    study: optuna.Study,
+    executor: Executor,
+    parent_id: str,
+) -> dict[str, Any]:
+    """Inside the search's parent run: log it, run the generations, register the front."""
+    experiment_id = mlflow.active_run().info.experiment_id
+    stale = runs.close_stale_runs(
+        mlflow.MlflowClient(), experiment_id, config.search.study_name, parent_id
+    )
+    if stale:
+        log.warning("closed %d runs left RUNNING by an earlier, killed search", len(stale))
+    baseline = _log_parent(config, splits, storage, executor.description)
+    tracker = SearchTracker(config, experiment_id, parent_id, output_dir)
+    template = job_template(config, splits)
+    pending = PendingOutcomes(output_dir / ".pending", config.search.study_name)
+    state = SearchState(config, study, executor, tracker, template, pending=pending)
+    candidates = run_generations(state)
+    summary = tracker.register(candidates)
+    timing = state.timings.as_metrics()
+    mlflow.log_metrics(timing)
+    (output_dir / "summary.yaml").write_text(yaml.safe_dump({**summary, **timing}))
+    return {
+        **summary,
+        **timing,
+        "run_id": parent_id,
+        "candidates": candidates,
+        "baseline_miou": baseline,
+    }
+
+
 def _search(config: Config, output_dir: Path, storage: str) -> dict[str, Any]:
     """The search itself, its study locked to this process."""
     splits = load_data(config.data, config.model.image_size)
@@ -82,34 +120,17 @@ def _search(config: Config, output_dir: Path, storage: str) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     executor = make_executor(config.search)
     try:
-        with mlflow.start_run(
-            experiment_id=experiment_id, run_name=f"search-{config.search.study_name}"
-        ) as parent:
+        with (
+            mlflow.start_run(
+                experiment_id=experiment_id, run_name=f"search-{config.search.study_name}"
+            ) as parent,
+            stopping.safe_points(),
+        ):
             parent_id = parent.info.run_id
-            stale = runs.close_stale_runs(
-                mlflow.MlflowClient(), experiment_id, config.search.study_name, parent_id
-            )
-            if stale:
-                log.warning("closed %d runs left RUNNING by an earlier, killed search", len(stale))
-            baseline = _log_parent(config, splits, storage, executor.description)
-            tracker = SearchTracker(config, experiment_id, parent_id, output_dir)
-            template = job_template(config, splits)
-            state = SearchState(config, study, executor, tracker, template)
             try:
-                candidates = run_generations(state)
-                summary = tracker.register(candidates)
+                return _run_search(config, output_dir, storage, splits, study, executor, parent_id)
             except KeyboardInterrupt:  # Ctrl-C or SIGTERM: see entrypoints.cli.run_main
                 _stop(experiment_id, config.search.study_name, parent_id)
                 raise
-            timing = state.timings.as_metrics()
-            mlflow.log_metrics(timing)
-            (output_dir / "summary.yaml").write_text(yaml.safe_dump({**summary, **timing}))
-            return {
-                **summary,
-                **timing,
-                "run_id": parent_id,
-                "candidates": candidates,
-                "baseline_miou": baseline,
-            }
     finally:
         executor.close()

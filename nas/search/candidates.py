@@ -94,6 +94,13 @@ def load_candidate(trial: FrozenTrial) -> Candidate | None:
     return candidate
 
 
+def stored_candidate(trial: FrozenTrial) -> Candidate | None:
+    """The record as saved, whatever the trial's state: a RUNNING trial with a finished record
+    was killed between its record and its tell."""
+    attr = trial.user_attrs.get(RECORD_ATTR)
+    return None if attr is None else Candidate.from_attr(attr)
+
+
 def unique_trained(candidates: list[Candidate]) -> list[Candidate]:
     """Feasible, trained candidates, one per archid (duplicates point at their original)."""
     return [c for c in candidates if c.state == "complete" and math.isfinite(c.val_miou)]

@@ -22,6 +22,9 @@ class SearchListener(Protocol):
     ) -> None:
         """Trained, failed or over budget; with `original`, a repeat of that earlier one."""
 
+    def candidate_closed(self, c: Candidate) -> None:
+        """The candidate's record is saved in its trial (it is told next): nothing more comes."""
+
     def candidate_promoted(self, c: Candidate, fidelity: int, outcome: Outcome) -> str:
         """A promotion's outcome; returns the promoted model's URI ('' where it failed)."""
         ...

@@ -1,6 +1,7 @@
 """Executors run candidate evaluations: a registry by name (`search.executor`), with `serial`
 (one at a time in the driver) and `ray` (parallel Ray tasks). A new backend is one class here,
-registered with @register_executor("name")."""
+registered with @register_executor("name"); it marks its waits with nas.stopping.interruptible()
+so that Ctrl-C stops a search at once while it waits."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nas import stopping
 from nas.config import SearchConfig
 from nas.errors import UserError
 from nas.evaluation.job import Job, Outcome, evaluate_job, failed, with_device
@@ -88,7 +90,9 @@ class SerialExecutor:
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
         for job in jobs:
-            yield evaluate_job(job)
+            with stopping.interruptible():  # a stop ends the training at once
+                outcome = evaluate_job(job)
+            yield outcome
 
     def close(self) -> None:
         pass
@@ -197,7 +201,8 @@ class RayExecutor:
                     flights[ref] = _Flight(
                         job, time.monotonic(), self.time_limit_s(job), self.alive_nodes(), attempt
                     )
-                ready, _ = self.ray.wait(list(flights), num_returns=1, timeout=POLL_S)
+                with stopping.interruptible():  # a stop ends the wait at once
+                    ready, _ = self.ray.wait(list(flights), num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     outcome = self._collect(ref, flights.pop(ref), queue)
                     if outcome is not None:
@@ -236,7 +241,8 @@ class RayExecutor:
         while time.monotonic() < deadline:
             if flight.nodes - self.alive_nodes():
                 return True
-            time.sleep(1.0)
+            with stopping.interruptible():
+                time.sleep(1.0)
         return False
 
     def _expire(self, flights: dict[Any, _Flight]) -> Iterator[Outcome]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
+from nas import stopping
 from nas.arch.archjson import arch_json, archid
 from nas.arch.space import genome_from_params, search_distributions
 from nas.config import Config
@@ -18,11 +19,19 @@ from nas.evaluation.job import Job, JobTemplate, Outcome
 from nas.evaluation.measure import measure_cheap
 from nas.evaluation.objectives import Objective, constraints, objectives_for
 from nas.search import promotion
-from nas.search.candidates import METRIC_KEYS, STATES, Candidate, load_candidate, save_candidate
+from nas.search.candidates import (
+    METRIC_KEYS,
+    STATES,
+    Candidate,
+    load_candidate,
+    save_candidate,
+    stored_candidate,
+)
 from nas.search.checks import SearchError
 from nas.search.events import SearchListener, Timings
 from nas.search.executors import Executor
-from nas.search.study import replaced_trials, requeue_stale_trials
+from nas.search.pending import PendingOutcomes
+from nas.search.study import replaced_trials, replay_ask, reseed_sampler, stale_trials
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,9 @@ class SearchState:
     candidates: dict[int, Candidate] = field(default_factory=dict)
     params: dict[int, dict] = field(default_factory=dict)
     promotions: dict[str, dict] = field(default_factory=dict)  # archid -> promotion record
+    pending: PendingOutcomes = field(default_factory=lambda: PendingOutcomes(None, ""))
+    # trials a killed search left running -> the record one had saved before its tell, if any
+    adopted: dict[int, Candidate | None] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
     objectives: tuple[Objective, ...] = field(init=False)
 
@@ -62,21 +74,33 @@ class SearchState:
 
 
 def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial]:
-    """This generation's trials to evaluate: those re-queued from a dead process (`ask` takes
-    them first), then new ones until the generation has population_size trials."""
-    trials = state.study.get_trials(deepcopy=False)
-    replaced = replaced_trials(trials)
+    """This generation's trials to evaluate: those a killed search left running, asked again
+    in place, then new ones until the generation has population_size trials. Each is sampled
+    from its own seed (study.reseed_sampler), so a resumed search asks what an uninterrupted
+    one would have."""
+    study, seed = state.study, state.config.search.seed
+    distributions = search_distributions(state.config.space)
+    trials = study.get_trials(deepcopy=False)
+    replaced = replaced_trials(trials)  # re-queued by earlier versions of the search
     mine = [
         t
         for t in trials
         if t.user_attrs.get("generation", generation) == generation and t.number not in replaced
     ]
-    waiting = sum(t.state == TrialState.WAITING for t in mine)
     asked = []
+    for frozen in (t for t in mine if t.number in state.adopted):
+        reseed_sampler(study.sampler, seed, frozen.number)
+        asked.append(replay_ask(study, frozen, distributions))
+    waiting = sum(t.state == TrialState.WAITING for t in mine)
+    number = len(trials)
     for _ in range(state.config.search.population_size - len(mine) + waiting):
-        trial = state.study.ask(search_distributions(state.config.space))
-        trial.set_user_attr("generation", generation)
+        reseed_sampler(study.sampler, seed, number)
+        trial = study.ask(distributions)
+        number = trial.number + 1
         asked.append(trial)
+    for trial in asked:
+        if "generation" not in trial.user_attrs:
+            trial.set_user_attr("generation", generation)
     return asked
 
 
@@ -89,14 +113,19 @@ def _told(o: Objective, c: Candidate) -> float:
 
 
 def _tell(state: SearchState, trial: optuna.Trial, c: Candidate) -> None:
+    """Record the candidate in its trial, close its run, tell Optuna, forget its outcome: a
+    kill at any point leaves what the next run needs to finish it without training it again."""
     save_candidate(trial, c)
+    state.listener.candidate_closed(c)
     state.candidates[c.trial_number] = c
+    state.adopted.pop(c.trial_number, None)
     if c.state == "failed":
         state.study.tell(trial, state=TrialState.FAIL)
-        return
-    for key, value in constraints(state.config, c).items():
-        trial.set_constraint(key, value)
-    state.study.tell(trial, [_told(o, c) for o in state.objectives])
+    else:
+        for key, value in constraints(state.config, c).items():
+            trial.set_constraint(key, value)
+        state.study.tell(trial, [_told(o, c) for o in state.objectives])
+    state.pending.drop(c.trial_number)
 
 
 def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candidate:
@@ -105,7 +134,8 @@ def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candid
     genome = genome_from_params(trial.params, cfg.space)
     c = Candidate(trial.number, generation, archid(genome), arch_json(genome))
     started = time.perf_counter()
-    measures = measure_cheap(genome, cfg.model.num_classes, cfg.model.image_size, cfg.latency)
+    with stopping.interruptible():
+        measures = measure_cheap(genome, cfg.model.num_classes, cfg.model.image_size, cfg.latency)
     state.timings.latency_seconds += time.perf_counter() - started
     latency = measures.latency
     c.num_params, c.macs = measures.num_params, measures.macs
@@ -124,8 +154,9 @@ def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candid
 
 
 def _finish_trained(
-    state: SearchState, trial: optuna.Trial, c: Candidate, outcome: Outcome
+    state: SearchState, trial: optuna.Trial, c: Candidate, outcome: Outcome, kept: bool = False
 ) -> None:
+    """Log and tell one outcome (`kept`: received by a killed search, nas.search.pending)."""
     if outcome.data_error:  # the worker's machine lacks the data: no candidate can train there
         where = f"Ray node {outcome.node}" if outcome.node else outcome.worker or "a worker"
         raise SearchError(
@@ -139,9 +170,10 @@ def _finish_trained(
         c.val_miou_f0 = c.val_miou
         c.train_seconds = outcome.metrics["train_seconds"]
         log.info(
-            "trial %d %s trained: val mIoU %.4f in %.1f s",
+            "trial %d %s %s: val mIoU %.4f in %.1f s",
             c.trial_number,
             c.archid[:8],
+            "was trained before the search was killed" if kept else "trained",
             c.val_miou,
             c.train_seconds,
         )
@@ -161,10 +193,19 @@ def _train(state: SearchState, to_train: dict[int, tuple[optuna.Trial, Candidate
     if not to_train:
         return
     started = time.perf_counter()
-    jobs = [state.job(c) for _, c in to_train.values()]
+    jobs = []
+    for number, (trial, c) in to_train.items():
+        kept = state.pending.recover(number, c.archid) if number in state.adopted else None
+        if kept is None:
+            jobs.append(state.job(c))
+        else:
+            _finish_trained(state, trial, c, kept, kept=True)
+            stopping.check()
     for outcome in state.executor.run(jobs):
+        state.pending.keep(outcome)
         trial, c = to_train[outcome.trial_number]
         _finish_trained(state, trial, c, outcome)
+        stopping.check()
     state.timings.training_wall_seconds += time.perf_counter() - started
 
 
@@ -212,7 +253,15 @@ def run_generation(state: SearchState, generation: int) -> None:
     to_train: dict[int, tuple[optuna.Trial, Candidate]] = {}
     duplicates = []
     for trial in _generation_trials(state, generation):
+        stopping.check()
         state.params[trial.number] = trial.params
+        record = state.adopted.get(trial.number)
+        if record is not None and record.finished:  # recorded, and killed before its tell
+            log.info("trial %d %s: told now, as recorded", trial.number, record.archid[:8])
+            _tell(state, trial, record)
+            if record.state != "duplicate":
+                known.setdefault(record.archid, record)
+            continue
         genome_id = archid(genome_from_params(trial.params, state.config.space))
         first = known.get(genome_id) or next(
             (c for _, c in to_train.values() if c.archid == genome_id), None
@@ -236,6 +285,7 @@ def run_generation(state: SearchState, generation: int) -> None:
     _train(state, to_train)
     for trial, first in duplicates:
         _tell_duplicate(state, trial, generation, state.candidates[first.trial_number])
+    stopping.check()
     promote(state, generation)
 
 
@@ -284,16 +334,22 @@ def promote(state: SearchState, generation: int) -> None:
     by_trial = {c.trial_number: c for c in chosen}
     for outcome in state.executor.run(jobs):
         _promoted(state, by_trial[outcome.trial_number], generation, outcome)
+        stopping.check()
     state.timings.training_wall_seconds += time.perf_counter() - started
 
 
 def load_finished(state: SearchState) -> None:
     """Candidates and promotions the study already holds (a resumed search does not evaluate
-    them again)."""
+    them again), and the trials a killed search left running, to be finished in place."""
     state.promotions = promotion.load_records(state.study)
-    stale = requeue_stale_trials(state.study)
+    stale = stale_trials(state.study)
+    state.adopted = {t.number: stored_candidate(t) for t in stale}
+    state.pending.sweep(keep=set(state.adopted))
     if stale:
-        log.warning("trials %s were left running by a killed search: they run again", stale)
+        log.warning(
+            "trials %s were left running by a killed search: they are finished now",
+            [t.number for t in stale],
+        )
     trials = state.study.get_trials(deepcopy=False)
     replaced = replaced_trials(trials)
     for trial in (t for t in trials if t.number not in replaced):
@@ -312,6 +368,7 @@ def run_generations(state: SearchState) -> list[Candidate]:
         run_generation(state, generation)
         so_far = [c for c in state.ordered() if c.generation <= generation]
         state.listener.generation_finished(generation, so_far, state.params)
+        stopping.check()
     done = state.ordered()
     if not any(c.state == "complete" for c in done):
         counts = {s: sum(c.state == s for c in done) for s in STATES}

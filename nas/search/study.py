@@ -9,8 +9,11 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, NSGAIIISampler, NSGAIISampler, RandomSampler, TPESampler
+from optuna.samplers._lazy_random_state import LazyRandomState
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.config import Config
@@ -116,18 +119,57 @@ def _check_or_mark(study: optuna.Study, config: Config, storage: str) -> None:
         )
 
 
-def requeue_stale_trials(study: optuna.Study) -> list[int]:
-    """Trials a killed process left RUNNING (a study has one driver at a time) are told FAIL
-    and their parameters enqueued, with their generation, for the next `ask` to run again;
-    returns the stale trials' numbers."""
-    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        study.tell(trial.number, state=TrialState.FAIL)
-        attrs = {k: v for k, v in trial.user_attrs.items() if k == "generation"}
-        study.enqueue_trial(trial.params, user_attrs={**attrs, RETRY_OF: trial.number})
-    return [trial.number for trial in stale]
+def stale_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials a killed process left RUNNING (a study has one driver at a time, nas.search.lock):
+    the search adopts them as they are, under their own numbers (nas.search.loop)."""
+    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+
+
+def _random_states(obj: object, seen: set[int], depth: int = 0) -> list[np.random.RandomState]:
+    """The random streams a sampler draws from, its own and those of the samplers and
+    strategies it holds, in attribute order."""
+    if id(obj) in seen or depth > 3:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, LazyRandomState):
+        return [obj.rng]
+    if isinstance(obj, np.random.RandomState):
+        return [obj]
+    if not type(obj).__module__.startswith("optuna.") or not hasattr(obj, "__dict__"):
+        return []
+    return [s for value in vars(obj).values() for s in _random_states(value, seen, depth + 1)]
+
+
+def reseed_sampler(sampler: BaseSampler, seed: int | None, trial_number: int) -> None:
+    """Restart the sampler's random streams from (`seed`, `trial_number`): a trial draws the
+    same genes whichever process asks it and whatever it drew before, so a search stopped and
+    resumed proposes what the uninterrupted one would have (None: left unseeded)."""
+    if seed is None:
+        return
+    for i, rng in enumerate(_random_states(sampler, set())):
+        rng.seed(int(np.random.SeedSequence([seed, trial_number, i]).generate_state(1)[0]))
+
+
+def replay_ask(
+    study: optuna.Study, frozen: FrozenTrial, distributions: dict[str, BaseDistribution]
+) -> optuna.Trial:
+    """A stale RUNNING trial asked again in place (after reseed_sampler): the genes it holds are
+    kept, and the draws that gave them are taken again, so that the genes a kill in the middle
+    of `ask` left unset are drawn now as `Study.ask` would have drawn them. Mirrors
+    optuna.Trial._suggest (Optuna is pinned; tests/test_resume.py checks the result)."""
+    trial = optuna.Trial(study, frozen._trial_id)
+    for name, distribution in distributions.items():
+        if (
+            name in frozen.params
+            and not distribution.single()
+            and not trial._is_relative_param(name, distribution)
+        ):
+            study.sampler.sample_independent(study, frozen, name, distribution)  # the draw taken
+        trial._suggest(name, distribution)  # what Study.ask(fixed_distributions) calls
+    return trial
 
 
 def replaced_trials(trials: list[FrozenTrial]) -> set[int]:
-    """The numbers of the stale trials that later trials run again."""
+    """The numbers of the stale trials that later trials ran again (studies resumed by earlier
+    versions of the search, which re-queued them under new numbers)."""
     return {t.user_attrs[RETRY_OF] for t in trials if RETRY_OF in t.user_attrs}

@@ -147,12 +147,16 @@ class SearchTracker:
         if c.state == "failed":
             self.client.set_tag(c.run_id, "nas.error", c.error[:5000])
             self.client.log_text(c.run_id, c.error, "error.txt")
-            self.client.set_terminated(c.run_id, FAILED)
             return None
         if c.state == "complete":
             self._log_trained(c, outcome)
-        self.client.set_terminated(c.run_id, FINISHED)
         return None
+
+    def candidate_closed(self, c: Candidate) -> None:
+        """The candidate's record is in the study: its run ends (again, where a killed search
+        had logged it all and the resumed one marked it KILLED)."""
+        if c.run_id:
+            self.client.set_terminated(c.run_id, FAILED if c.state == "failed" else FINISHED)
 
     def _log_trained(self, c: Candidate, outcome: Outcome, fidelity: int = 0) -> str:
         """Metrics at step = fidelity and the trained ONNX model, a LoggedModel linked to them
@@ -212,7 +216,6 @@ class SearchTracker:
                 for k in ("val_miou", "latency_ms", "latency_p90_ms", "num_params", "macs")
             },
         )
-        self.client.set_terminated(c.run_id, FINISHED if c.state != "failed" else FAILED)
 
     def generation_finished(
         self, generation: int, candidates: list[Candidate], params: dict[int, dict]

@@ -1,0 +1,58 @@
+"""`python -m tests.kill_driver POINT N ARGS...`: the search command (entrypoints.search ARGS)
+that SIGKILLs itself the N-th time it gets to POINT, with no chance to clean up, as a power cut
+or the OOM killer would (tests/test_resume.py, benchmarks/bench_resume.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import mlflow
+import optuna
+
+from nas.search.pending import PendingOutcomes
+from nas.tracking.search_run import SearchTracker
+
+# POINT -> (owner, attribute, whether the kill comes before or after the call)
+POINTS = {
+    "mid-ask": (optuna.Trial, "_suggest", "before"),  # some of a new trial's genes drawn
+    "measured": (SearchTracker, "candidate_started", "after"),  # a candidate's run created
+    "outcome": (PendingOutcomes, "keep", "after"),  # a training's outcome kept, not logged
+    "recorded": (SearchTracker, "candidate_closed", "before"),  # recorded, its run open, not told
+    "told": (optuna.Study, "tell", "after"),  # told, its kept outcome not yet forgotten
+    "generation": (SearchTracker, "generation_finished", "after"),  # between two generations
+    "registered": (mlflow, "register_model", "after"),  # part of the front registered
+}
+
+
+def arm(point: str, n: int) -> None:
+    """Make the n-th call at `point` kill this process."""
+    owner, name, when = POINTS[point]
+    original = getattr(owner, name)
+    calls = [0]
+
+    def wrapper(*args, **kwargs):
+        calls[0] += 1
+        if when == "before" and calls[0] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = original(*args, **kwargs)
+        if when == "after" and calls[0] == n:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    setattr(owner, name, wrapper)
+
+
+def main() -> int:
+    point, n, *args = sys.argv[1:]
+    arm(point, int(n))
+    from entrypoints.cli import run_main
+    from entrypoints.search import RESUME
+    from entrypoints.search import main as search
+
+    return run_main(lambda: search(args), on_stop=RESUME)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
