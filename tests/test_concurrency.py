@@ -28,49 +28,40 @@ def _search(tmp: Path, cache: Path, study: str) -> subprocess.Popen:
     )
 
 
-def _trials(db: Path) -> int:
+def _trials(db: Path, study: str) -> int:
     try:
         with sqlite3.connect(db, timeout=1) as conn:
-            return conn.execute("select count(*) from trials").fetchone()[0]
+            query = "select count(*) from trials join studies using (study_id) where study_name = ?"
+            return conn.execute(query, (study,)).fetchone()[0]
     except sqlite3.Error:
         return 0
 
 
-def test_a_second_search_of_the_same_study_refuses(tmp_path: Path, data_cache: Path) -> None:
-    first = _search(tmp_path, data_cache, "shared")
+def test_searches_at_the_same_time(tmp_path: Path, data_cache: Path) -> None:
+    """Studies 'left' and 'right' run at once on the same stores and cache; a second search of
+    'left' started meanwhile refuses, naming the process that holds it, and logs nothing."""
+    left, right = (_search(tmp_path, data_cache, name) for name in ("left", "right"))
     deadline = time.monotonic() + 120
-    while _trials(tmp_path / "optuna.db") < 1 and time.monotonic() < deadline:
-        assert first.poll() is None, first.communicate()[1][-3000:]
+    while _trials(tmp_path / "optuna.db", "left") < 1 and time.monotonic() < deadline:
+        assert left.poll() is None, left.communicate()[1][-3000:]
         time.sleep(0.2)
-    second = _search(tmp_path, data_cache, "shared")
+    second = _search(tmp_path, data_cache, "left")
     _, err = second.communicate(timeout=120)
     assert second.returncode == 2, err[-3000:]
     err = err.replace("\n", " ")  # one paragraph, wrapped between words
-    assert f"study 'shared' in sqlite:///{tmp_path / 'optuna.db'} is being searched by " in err
-    assert f"process {first.pid} on " in err and "Traceback" not in err
-    _, err = first.communicate(timeout=300)
-    assert first.returncode == 0, err[-3000:]
-
-    study = optuna.load_study(study_name="shared", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-    assert len(study.trials) == 8 and all(t.state.is_finished() for t in study.trials)
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = mlflow.search_runs(search_all_experiments=True)
-    assert (runs["tags.nas.kind"] == "search").sum() == 1  # the second one logged nothing
-    candidates = runs[runs["tags.nas.kind"] == "candidate"]
-    assert len(candidates) == 8 and set(candidates["status"]) == {"FINISHED"}
-
-
-def test_two_studies_share_the_stores(tmp_path: Path, data_cache: Path) -> None:
-    searches = [_search(tmp_path, data_cache, name) for name in ("left", "right")]
-    errors = [proc.communicate(timeout=400)[1] for proc in searches]
-    for proc, err in zip(searches, errors, strict=True):
+    assert f"study 'left' in sqlite:///{tmp_path / 'optuna.db'} is being searched by " in err
+    assert f"process {left.pid} on " in err and "Traceback" not in err
+    errors = [proc.communicate(timeout=400)[1] for proc in (left, right)]
+    for proc, err in zip((left, right), errors, strict=True):
         assert proc.returncode == 0, err[-3000:]
         assert "database is locked" not in err
+
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = mlflow.search_runs(search_all_experiments=True)
     for name in ("left", "right"):
         mine = runs[runs["tags.nas.study"] == name]
+        assert (mine["tags.nas.kind"] == "search").sum() == 1  # the refused one logged nothing
         assert (mine["tags.nas.kind"] == "candidate").sum() == 8
         assert set(mine["status"]) == {"FINISHED"}
         study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path / 'optuna.db'}")
-        assert sum(t.state.is_finished() for t in study.trials) == 8
+        assert len(study.trials) == 8 and all(t.state.is_finished() for t in study.trials)
