@@ -1,6 +1,7 @@
 """Fuzzed input, many examples: the checks of tests/test_fuzz.py (architecture files through
-`describe`, config overrides through `load_config` and the search's own checks) on fresh random
-examples. Prints how many were accepted, refused cleanly, and failed any other way.
+`describe`, config overrides through `load_config` and the search's own checks, and the same
+overrides through the `search` and `train` commands up to where their work begins) on fresh
+random examples. Prints how many were accepted, refused cleanly, and failed any other way.
 
     python -m benchmarks.bench_fuzz [--examples 2000] [--seed N]
 """
@@ -11,10 +12,11 @@ import argparse
 import time
 
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Found
 
 from benchmarks.figures import print_figures
-from tests.test_fuzz import ARCH_TEXT, OVERRIDES, check_describe, check_overrides
+from tests.test_fuzz import ARCH_TEXT, OVERRIDES, check_command, check_describe, check_overrides
 
 
 def fuzz(name: str, strategy, check, examples: int, seed: int | None) -> dict:
@@ -60,12 +62,21 @@ def main() -> None:
 
     archs = fuzz("architecture files", ARCH_TEXT, arch, args.examples, args.seed)
     configs = fuzz("config overrides", OVERRIDES, check_overrides, args.examples, args.seed)
+
+    def command(drawn: tuple[str, dict]) -> None:
+        accepted["commands"] += check_command(*drawn) == 0
+
+    accepted["commands"] = 0
+    commands = st.tuples(st.sampled_from(["search", "train"]), OVERRIDES)
+    runs = fuzz("search/train commands", commands, command, args.examples, args.seed)
     print_figures(
         {
             "arch_examples": archs["examples"],
             "arch_accepted": accepted["n"],
             "config_examples": configs["examples"],
-            "failures": archs["failures"] + configs["failures"],
+            "command_examples": runs["examples"],
+            "command_accepted": accepted["commands"],
+            "failures": archs["failures"] + configs["failures"] + runs["failures"],
             "seconds": time.perf_counter() - started,
         }
     )

@@ -58,7 +58,7 @@ MODEL = "face-seg-hourglass"
 TRAINED = re.compile(r"trial \d+ ([0-9a-f]{8}) trained:")
 
 
-EXACT = ("mid-ask", "measured", "outcome", "recorded", "told", "generation")
+EXACT = ("mid-ask", "measured", "outcome", "recorded", "after-tell", "generation")
 
 
 def command(folder: Path, cache: Path, point: tuple[str, int] | None = None) -> list[str]:
@@ -261,7 +261,7 @@ def main() -> None:
         # is measured, trained, logged or told, or between generations) in turn with exact
         # places; after the last generation; during registration
         timed = sorted(rng.sample(told, min(len(told), max(args.kills - 3, 0) // 2)))
-        exact = [(EXACT[i % len(EXACT)], rng.randint(1, 3)) for i in range(len(timed))]
+        exact = [(EXACT[i % len(EXACT)], rng.randint(1, 2)) for i in range(len(timed))]
         exact = [("mid-ask", rng.randint(1, 100)) if p == "mid-ask" else (p, n) for p, n in exact]
         turns = [point for pair in zip(timed, exact, strict=True) for point in pair]
         last = ("generation", 6)  # the 6th generation_finished of any run: after the last

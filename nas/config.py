@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
+import re
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,6 +180,9 @@ def translate_renamed(old: str, value: Any) -> tuple[str, Any]:
     return new, convert(_coerce(value, old_type, old))
 
 
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _yaml_value(text: str, where: str) -> Any:
     """A value given as text (`-P key=value`), read as YAML reads it."""
     try:
@@ -207,6 +212,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        return float(value)  # 5e-4: YAML 1.1 reads an exponent without a dot as text
     if hint is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value) if value is not None else ""
     if hint is str and value is None:
@@ -270,6 +277,7 @@ def load_config(
         except ConfigError as err:
             raise ConfigError(f"override {dotted}={value!r}: {err}") from None
     _check_choices(config)
+    _check_ranges(config)
     return config
 
 
@@ -281,6 +289,95 @@ CHOICES = {
     "partial_training.lr_schedule": LR_SCHEDULES,
     "final_training.lr_schedule": LR_SCHEDULES,
 }
+
+
+# Numbers outside these bounds are refused by load_config: key -> (lowest, highest), each
+# included; None: unbounded. Keys ending in a name of TRAINING_RANGES hold for both trainings.
+INF = math.inf
+TRAINING_RANGES = {
+    "epochs": (1e-9, None),
+    "max_steps": (0, None),
+    "batch_size": (1, None),
+    "lr": (1e-12, None),
+    "lr_gamma": (1e-12, None),
+    "warmup_fraction": (0, 0.999),
+    "val_per_epoch": (0, None),
+    "num_threads": (0, None),
+}
+RANGES = {
+    **{
+        f"{t}.{k}": r
+        for t in ("partial_training", "final_training")
+        for k, r in TRAINING_RANGES.items()
+    },
+    "space.stem_strides": (1, None),
+    "space.base_channels": (1, None),
+    "space.ch_factors": (1e-9, None),
+    "space.max_hourglasses": (1, None),
+    "space.max_down_layers": (1, None),
+    "space.max_skip_layers": (0, None),
+    "space.max_up_layers": (1, None),
+    "space.max_post_layers": (0, None),
+    "model.num_classes": (2, None),
+    "model.image_size": (8, None),
+    "data.train_size": (0, None),
+    "data.val_size": (0, None),
+    "data.test_size": (0, None),
+    "data.synthetic_num_images": (1, None),
+    "data.synthetic_image_size": (8, None),
+    "latency.num_threads": (1, None),
+    "latency.warmup_runs": (0, None),
+    "latency.min_runs": (1, None),
+    "latency.max_runs": (1, None),
+    "latency.target_seconds": (0, None),
+    "latency.opset": (7, None),
+    "latency.onnx_tolerance": (0, INF),
+    "latency.max_latency_ms": (0, None),
+    "latency.max_params": (0, None),
+    "search.population_size": (2, None),
+    "search.generations": (1, None),
+    "search.mutation_prob": (0, 1),
+    "search.crossover_prob": (0, 1),
+    "search.swapping_prob": (0, 1),
+    "search.gpus_per_job": (1e-9, None),
+    "search.cpus_per_job": (1, None),
+    "search.timeout_per_step_s": (0, None),
+    "promotion.epochs_factor": (1e-9, None),
+    "promotion.miou_slack": (0, None),
+    "promotion.max_per_generation": (0, None),
+}
+
+
+def _check_ranges(config: Config) -> None:
+    """Every number of RANGES within its bounds (and finite, unless inf is a bound)."""
+    flat = flatten_config(config)
+    for key, (low, high) in RANGES.items():
+        values = flat[key] if isinstance(flat[key], (list, tuple)) else [flat[key]]
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue  # a wrong type is refused when the value is read
+            finite = math.isfinite(value) or high == INF
+            if (
+                not finite
+                or math.isnan(value)
+                or (low is not None and value < low)
+                or (high is not None and value > high)
+            ):
+                raise ConfigError(f"{key} = {flat[key]!r}; expected {_bounds(value, low, high)}.")
+    if flat["latency.max_runs"] < flat["latency.min_runs"]:
+        raise ConfigError(
+            f"latency.max_runs = {flat['latency.max_runs']} is below latency.min_runs = "
+            f"{flat['latency.min_runs']}; expected at least as many."
+        )
+
+
+def _bounds(value: float, low: float | None, high: float | None) -> str:
+    kind = "an integer" if isinstance(value, int) else "a finite number"
+    if low is not None and high is not None and high != INF:
+        return f"{kind} from {low:g} to {high:g}"
+    if low is not None and low > 0 and low < 1e-6:
+        return f"{kind} above 0"
+    return f"{kind} of at least {low:g}"
 
 
 def _check_choices(config: Config) -> None:

@@ -20,7 +20,7 @@ POINTS = {
     "measured": (SearchTracker, "candidate_started", "after"),  # a candidate's run created
     "outcome": (PendingOutcomes, "keep", "after"),  # a training's outcome kept, not logged
     "recorded": (SearchTracker, "candidate_closed", "before"),  # recorded, its run open, not told
-    "told": (optuna.Study, "tell", "after"),  # told, its kept outcome not yet forgotten
+    "after-tell": (optuna.Study, "tell", "after"),  # told, its kept outcome not yet forgotten
     "generation": (SearchTracker, "generation_finished", "after"),  # between two generations
     "registered": (mlflow, "register_model", "after"),  # part of the front registered
 }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from pathlib import Path
 
 import pytest
 
-from nas.config import ConfigError, flatten_config, load_config, parse_overrides
+from nas.config import RANGES, ConfigError, flatten_config, load_config, parse_overrides
 from tests.conftest import ROOT
 
 
@@ -41,3 +43,24 @@ def test_shipped_configs_load() -> None:
     for path in sorted((ROOT / "confs").glob("*.yaml")):
         flat = flatten_config(load_config([path]))
         assert flat["model.num_classes"] == 19
+
+
+@pytest.mark.parametrize("key", sorted(RANGES))
+def test_numbers_out_of_range_are_refused_naming_the_key(key: str) -> None:
+    low, high = RANGES[key]
+    current = flatten_config(load_config([]))[key]
+    listed = isinstance(current, (list, tuple))
+    sample = current[0] if listed else current
+    bad = [high + 1] if high not in (None, math.inf) else []
+    if low is not None:
+        bad.append(low - 1 if isinstance(sample, int) else low / 2 if low > 0 else low - 0.5)
+    for value in bad:
+        text = f"[{value}]" if listed else str(value)
+        with pytest.raises(ConfigError, match=re.escape(key) + r" = .*; expected"):
+            load_config([], {key: text})
+
+
+def test_a_number_with_an_exponent_is_a_number() -> None:
+    """YAML 1.1 reads 5e-4 (no dot) as text; a float key takes it as the number it means."""
+    config = load_config([], {"partial_training.lr": "5e-4", "final_training.lr": "1E-3"})
+    assert config.partial_training.lr == 5e-4 and config.final_training.lr == 1e-3

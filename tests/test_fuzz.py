@@ -10,15 +10,20 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import random
 import tempfile
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import mlflow
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from entrypoints import describe
+from entrypoints import search as search_entry
+from entrypoints import train as train_entry
 from entrypoints.cli import run_main
 from nas.arch.archjson import arch_json, parse_arch, read_arch
 from nas.arch.space import random_genome
@@ -150,6 +155,55 @@ OVERRIDES = st.dictionaries(
 )
 
 
+class Accepted(Exception):
+    """Raised where a command would begin its work: everything before it accepted the input."""
+
+
+def _accept(*args, **kwargs):
+    raise Accepted
+
+
+def check_command(command: str, overrides: dict[str, str]) -> int:
+    """`search` or `train PUBLISHED_ARCH` given `overrides` as `key=value` items (what MLflow's
+    `-P key=value` becomes), run in this process up to where the work would begin: accepted
+    (returns 0), or refused with one `error:` paragraph and exit status 2, with nothing
+    written to the MLflow store and no traceback; returns the exit status."""
+    items = [f"{key}={value}" for key, value in overrides.items()]
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        stack.enter_context(_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp}/mlflow.db"))
+        if command == "search":
+            stack.enter_context(mock.patch("nas.commands.search._search", _accept))
+            argv = ["--output-dir", f"{tmp}/out", f"data.cache_dir={tmp}/cache", *items]
+            main = search_entry.main
+        else:
+            stack.enter_context(mock.patch("nas.commands.train.load_data", _accept))
+            argv = [str(PUBLISHED[0]), "--output-dir", f"{tmp}/out", *items]
+            main = train_entry.main
+        out, err = io.StringIO(), io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = run_main(lambda: main(argv))
+        except Accepted:
+            return 0
+        assert code == 2, (code, err.getvalue()[-2000:])
+        text = err.getvalue()
+        assert text.startswith("error: ") and "Traceback" not in text, text
+        assert not Path(f"{tmp}/mlflow.db").exists() or not _runs(f"sqlite:///{tmp}/mlflow.db")
+    return code
+
+
+@contextlib.contextmanager
+def _env(**values: str):
+    with mock.patch.dict(os.environ, values):
+        yield
+
+
+def _runs(uri: str) -> list:
+    client = mlflow.MlflowClient(uri)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(experiments) if experiments else []
+
+
 @settings(
     max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
@@ -164,3 +218,9 @@ def test_architecture_files_are_accepted_or_refused_cleanly(text: str) -> None:
 @given(OVERRIDES)
 def test_config_overrides_are_accepted_or_refused_cleanly(overrides: dict[str, str]) -> None:
     check_overrides(overrides)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(st.sampled_from(["search", "train"]), OVERRIDES)
+def test_search_and_train_commands_accept_or_refuse_cleanly(command, overrides) -> None:
+    check_command(command, overrides)

@@ -125,7 +125,7 @@ KILLS = [
     ("mid-ask", 54),  # generation 0, its second trial half asked
     ("outcome", 2),  # a training's outcome on disk, not logged
     ("recorded", 2),  # a candidate recorded in its trial, its run open, not told
-    ("told", 3),  # told, its kept outcome not yet removed
+    ("after-tell", 3),  # told, its kept outcome not yet removed
     ("registered", 1),  # part of the front registered
 ]
 DETERMINISTIC = ["--search.objectives", "[val_miou, num_params]"]  # measured latency is noisy
