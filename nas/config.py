@@ -310,14 +310,15 @@ RANGES = {
         for t in ("partial_training", "final_training")
         for k, r in TRAINING_RANGES.items()
     },
+    "space.num_blocks": (1, 16),  # 2**num_blocks divides the image size: more is no network
     "space.stem_strides": (1, None),
     "space.base_channels": (1, None),
     "space.ch_factors": (1e-9, None),
-    "space.max_hourglasses": (1, None),
-    "space.max_down_layers": (1, None),
-    "space.max_skip_layers": (0, None),
-    "space.max_up_layers": (1, None),
-    "space.max_post_layers": (0, None),
+    "space.max_hourglasses": (1, 16),  # the genes grow with these: bounded, so that a typo
+    "space.max_down_layers": (1, 64),  # cannot make a search space of millions of genes
+    "space.max_skip_layers": (0, 64),
+    "space.max_up_layers": (1, 64),
+    "space.max_post_layers": (0, 64),
     "model.num_classes": (2, None),
     "model.image_size": (8, None),
     "data.train_size": (0, None),
