@@ -14,19 +14,19 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import mlflow
 import optuna
 import pytest
 
-import tests.test_resume
 from nas import stopping
 from nas.arch.space import search_distributions
 from nas.config import load_config
 from nas.errors import Stopped
 from nas.search import loop
 from nas.search.loop import SearchState, _generation_trials
-from nas.search.study import make_sampler, reseed_sampler, stale_trials
+from nas.search.study import make_sampler, stale_trials
 from tests.conftest import ROOT, subprocess_env
 
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -75,33 +75,41 @@ def _values(params: dict) -> list[float]:
     return [digest % 1000 / 1000, (digest // 1000) % 1000]
 
 
-def _ask_and_tell(config, generations: int, die_at: tuple[int, int] | None = None) -> dict:
-    """Generations asked through the search loop and told made-up scores; with `die_at`
-    (generation, i), the process 'dies' in the middle of asking that generation's i-th trial
-    (some of its genes drawn) and a new one, with a new sampler, resumes the study."""
+class _Died(BaseException):
+    """The process dies here."""
+
+
+def _ask_and_tell(config, generations: int, die_after: int = 0) -> dict:
+    """Generations asked through the search loop and told made-up scores; with `die_after`,
+    the process 'dies' at that gene drawn (in the middle of an ask) and a new one, with a new
+    sampler, resumes the study from generation 0 as the search does."""
     storage = optuna.storages.InMemoryStorage()
-    directions = ["maximize", "minimize"]
-    study = optuna.create_study(
-        study_name="s", storage=storage, sampler=make_sampler(config), directions=directions
+    optuna.create_study(
+        study_name="s",
+        storage=storage,
+        sampler=make_sampler(config),
+        directions=["maximize", "minimize"],
     )
-    state = SearchState(config, study, None, None, None)
-    g = 0
-    while g < generations:
-        if die_at is not None and g == die_at[0]:
-            for _ in range(die_at[1]):  # asked whole
-                reseed_sampler(study.sampler, config.search.seed, len(study.trials))
-                study.ask(search_distributions(config.space))
-            reseed_sampler(study.sampler, config.search.seed, len(study.trials))
-            half = optuna.Trial(study, storage.create_new_trial(study._study_id))
-            for name, dist in list(search_distributions(config.space).items())[:15]:
-                half._suggest(name, dist)
-            study = optuna.load_study(study_name="s", storage=storage, sampler=make_sampler(config))
-            state = SearchState(config, study, None, None, None)
-            state.adopted = {t.number: None for t in stale_trials(study)}
-            die_at = None
-        for trial in _generation_trials(state, g):
-            study.tell(trial, _values(trial.params))
-        g += 1
+    suggest, drawn = optuna.Trial._suggest, [0]
+
+    def dying(trial, name, distribution):
+        drawn[0] += 1
+        if drawn[0] == die_after:
+            raise _Died
+        return suggest(trial, name, distribution)
+
+    for attempt in ("dies", "resumes"):
+        study = optuna.load_study(study_name="s", storage=storage, sampler=make_sampler(config))
+        state = SearchState(config, study, None, None, None)
+        state.adopted = {t.number: None for t in stale_trials(study)}
+        try:
+            with mock.patch.object(optuna.Trial, "_suggest", dying):
+                for g in range(generations):
+                    for trial in _generation_trials(state, g):
+                        study.tell(trial, _values(trial.params))
+            break
+        except _Died:
+            assert attempt == "dies"
     return {t.number: t.params for t in study.get_trials()}
 
 
@@ -112,17 +120,17 @@ def test_a_resumed_study_asks_what_the_uninterrupted_one_would_have(monkeypatch)
     config = load_config([TINY], {"search.population_size": 4})
     uninterrupted = _ask_and_tell(config, 4)
     assert len(uninterrupted) == 16
-    assert _ask_and_tell(config, 4, die_at=(2, 2)) == uninterrupted
-    assert _ask_and_tell(config, 4, die_at=(0, 1)) == uninterrupted
+    genes = len(search_distributions(config.space))
+    for die_after in (genes + 15, 9 * genes + 20, 15 * genes + 1):  # in generations 0, 2, 3
+        assert _ask_and_tell(config, 4, die_after) == uninterrupted, die_after
     monkeypatch.setattr(loop, "reseed_sampler", lambda *args: None)
-    monkeypatch.setattr(tests.test_resume, "reseed_sampler", lambda *args: None)
-    assert _ask_and_tell(config, 4, die_at=(2, 2)) != _ask_and_tell(config, 4)
+    assert _ask_and_tell(config, 4, 9 * genes + 20) != _ask_and_tell(config, 4)
 
 
 # Where the search is killed, in order, each time the command is run again: (point, n) is the
 # n-th time one run of the command gets to a point of tests/kill_driver.py
 KILLS = [
-    ("mid-ask", 54),  # generation 0, its second trial half asked
+    ("mid-ask", 4 * 36 + 18),  # generation 1, its second trial half asked (36 genes a trial)
     ("outcome", 2),  # a training's outcome on disk, not logged
     ("recorded", 2),  # a candidate recorded in its trial, its run open, not told
     ("after-tell", 3),  # told, its kept outcome not yet removed

@@ -34,6 +34,7 @@ from nas.search.pending import PendingOutcomes
 from nas.search.study import replaced_trials, replay_ask, reseed_sampler, stale_trials
 
 log = logging.getLogger(__name__)
+ASKING = "asking_generation"  # study attribute: the generation whose trials are being asked
 
 
 @dataclass
@@ -82,11 +83,14 @@ def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial
     distributions = search_distributions(state.config.space)
     trials = study.get_trials(deepcopy=False)
     replaced = replaced_trials(trials)  # re-queued by earlier versions of the search
+    asking = study.user_attrs.get(ASKING, 0)  # that of a trial killed before its label
     mine = [
         t
         for t in trials
-        if t.user_attrs.get("generation", generation) == generation and t.number not in replaced
+        if t.user_attrs.get("generation", asking) == generation and t.number not in replaced
     ]
+    if len(mine) < state.config.search.population_size and asking != generation:
+        study.set_user_attr(ASKING, generation)
     asked = []
     for frozen in (t for t in mine if t.number in state.adopted):
         reseed_sampler(study.sampler, seed, frozen.number)
