@@ -136,4 +136,4 @@ def test_samplers_run_the_tiny_search(sampler, store, data_cache, monkeypatch) -
         "tpe": "TPESampler",
         "nsga3": "NSGAIIISampler",
     }[sampler]
-    assert type(make_sampler(config)).__name__ == expected
+    assert type(make_sampler(config).sampler).__name__ == expected

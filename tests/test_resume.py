@@ -24,7 +24,7 @@ from nas import stopping
 from nas.arch.space import search_distributions
 from nas.config import load_config
 from nas.errors import Stopped
-from nas.search import loop
+from nas.search import study as study_module
 from nas.search.loop import SearchState, _generation_trials
 from nas.search.study import make_sampler, stale_trials
 from tests.conftest import ROOT, subprocess_env
@@ -71,8 +71,10 @@ def _complete_trials(db: Path) -> int:
 
 
 def _values(params: dict) -> list[float]:
+    """Made-up scores with many ties, as partial trainings give (NSGA-II breaks them at random
+    when it chooses parents)."""
     digest = int(hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12], 16)
-    return [digest % 1000 / 1000, (digest // 1000) % 1000]
+    return [digest % 3 / 3, (digest // 3) % 3]
 
 
 class _Died(BaseException):
@@ -121,9 +123,9 @@ def test_a_resumed_study_asks_what_the_uninterrupted_one_would_have(monkeypatch)
     uninterrupted = _ask_and_tell(config, 4)
     assert len(uninterrupted) == 16
     genes = len(search_distributions(config.space))
-    for die_after in (genes + 15, 9 * genes + 20, 15 * genes + 1):  # in generations 0, 2, 3
+    for die_after in (genes + 15, 4 * genes + 10, 9 * genes + 20, 12 * genes + 5):  # gens 0-3
         assert _ask_and_tell(config, 4, die_after) == uninterrupted, die_after
-    monkeypatch.setattr(loop, "reseed_sampler", lambda *args: None)
+    monkeypatch.setattr(study_module, "reseed_sampler", lambda *args: None)
     assert _ask_and_tell(config, 4, 9 * genes + 20) != _ask_and_tell(config, 4)
 
 

@@ -31,7 +31,7 @@ from nas.search.checks import SearchError
 from nas.search.events import SearchListener, Timings
 from nas.search.executors import Executor
 from nas.search.pending import PendingOutcomes
-from nas.search.study import replaced_trials, replay_ask, reseed_sampler, stale_trials
+from nas.search.study import replaced_trials, replay_ask, stale_trials
 
 log = logging.getLogger(__name__)
 ASKING = "asking_generation"  # study attribute: the generation whose trials are being asked
@@ -77,9 +77,9 @@ class SearchState:
 def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial]:
     """This generation's trials to evaluate: those a killed search left running, asked again
     in place, then new ones until the generation has population_size trials. Each is sampled
-    from its own seed (study.reseed_sampler), so a resumed search asks what an uninterrupted
+    from its own seed (study.PerTrialSeeds), so a resumed search asks what an uninterrupted
     one would have."""
-    study, seed = state.study, state.config.search.seed
+    study = state.study
     distributions = search_distributions(state.config.space)
     trials = study.get_trials(deepcopy=False)
     replaced = replaced_trials(trials)  # re-queued by earlier versions of the search
@@ -93,15 +93,10 @@ def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial
         study.set_user_attr(ASKING, generation)
     asked = []
     for frozen in (t for t in mine if t.number in state.adopted):
-        reseed_sampler(study.sampler, seed, frozen.number)
         asked.append(replay_ask(study, frozen, distributions))
     waiting = sum(t.state == TrialState.WAITING for t in mine)
-    number = len(trials)
     for _ in range(state.config.search.population_size - len(mine) + waiting):
-        reseed_sampler(study.sampler, seed, number)
-        trial = study.ask(distributions)
-        number = trial.number + 1
-        asked.append(trial)
+        asked.append(study.ask(distributions))
     for trial in asked:
         if "generation" not in trial.user_attrs:
             trial.set_user_attr("generation", generation)

@@ -7,12 +7,15 @@ import dataclasses
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, NSGAIIISampler, NSGAIISampler, RandomSampler, TPESampler
+from optuna.samplers._ga import BaseGASampler
 from optuna.samplers._lazy_random_state import LazyRandomState
 from optuna.trial import FrozenTrial, TrialState
 
@@ -39,8 +42,13 @@ def resolve_storage(config: Config, tracking_uri: str) -> str:
 
 
 def make_sampler(config: Config) -> BaseSampler:
-    """`search.sampler`: NSGA-II (the search), NSGA-III, multi-objective TPE, or uniform random
-    (the baseline); all of them read the trials' latency and parameter constraints."""
+    """`search.sampler` (PerTrialSeeds around it): NSGA-II (the search), NSGA-III,
+    multi-objective TPE, or uniform random (the baseline); all of them read the trials'
+    latency and parameter constraints."""
+    return PerTrialSeeds(_sampler(config), config.search.seed)
+
+
+def _sampler(config: Config) -> BaseSampler:
     s = config.search
     if s.sampler == "random":
         return RandomSampler(seed=s.seed)
@@ -140,14 +148,67 @@ def _random_states(obj: object, seen: set[int], depth: int = 0) -> list[np.rando
     return [s for value in vars(obj).values() for s in _random_states(value, seen, depth + 1)]
 
 
-def reseed_sampler(sampler: BaseSampler, seed: int | None, trial_number: int) -> None:
-    """Restart the sampler's random streams from (`seed`, `trial_number`): a trial draws the
-    same genes whichever process asks it and whatever it drew before, so a search stopped and
-    resumed proposes what the uninterrupted one would have (None: left unseeded)."""
-    if seed is None:
-        return
+def reseed_sampler(sampler: BaseSampler, seed: int, trial_number: int) -> None:
+    """Restart the sampler's random streams from (`seed`, `trial_number`)."""
     for i, rng in enumerate(_random_states(sampler, set())):
         rng.seed(int(np.random.SeedSequence([seed, trial_number, i]).generate_state(1)[0]))
+
+
+class PerTrialSeeds(BaseSampler):
+    """The configured sampler, drawing each trial's genes from a stream of its own, seeded by
+    the search seed and the trial number: a trial draws the same genes whichever process asks
+    it and whatever was drawn before, so a search stopped and resumed proposes what the
+    uninterrupted one would have. The stream starts once a genetic sampler has chosen the
+    generation's parents (a choice made once per generation and kept in the study, which may
+    draw to break ties), right before the trial's own draws (`sample_relative` comes first:
+    optuna.Trial computes it at the first gene)."""
+
+    def __init__(self, sampler: BaseSampler, seed: int | None):
+        self.sampler, self.seed = sampler, seed
+
+    def _start(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self.seed is None:
+            return
+        if isinstance(self.sampler, BaseGASampler):
+            self.sampler.get_parent_population(
+                study, self.sampler.get_trial_generation(study, trial)
+            )
+        reseed_sampler(self.sampler, self.seed, trial.number)
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        return self.sampler.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        self._start(study, trial)
+        return self.sampler.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.sampler.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: FrozenTrial,
+        state: TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.sampler.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.sampler.reseed_rng()
 
 
 def replay_ask(
