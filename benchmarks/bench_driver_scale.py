@@ -6,12 +6,16 @@ per candidate over the first and the last 200 candidates and their ratio, per st
 
     python -m benchmarks.bench_driver_scale [--candidates 2000] [--population 40]
         [--stores sqlite server]     # server: the MLflow/PostgreSQL of `make cluster-up`
+        [--profile]                  # where the driver's time goes, by step
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
 import os
+import pstats
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -98,7 +102,51 @@ class Clock:
         return listener
 
 
-def run_store(store: str, candidates: int, population: int, extra: dict) -> dict:
+# The driver's steps per candidate: (file suffix, function) -> step
+STEPS = {
+    ("optuna/study/study.py", "ask"): "optuna ask",
+    ("optuna/study/study.py", "tell"): "optuna tell",
+    ("nas/search/candidates.py", "save_candidate"): "record in the trial",
+    ("nas/tracking/search_run.py", "candidate_started"): "run created, params, measures",
+    ("nas/tracking/search_run.py", "candidate_finished"): "result and ONNX model logged",
+    ("nas/tracking/search_run.py", "candidate_closed"): "run closed",
+    ("nas/search/pending.py", "keep"): "outcome kept on disk",
+    ("nas/search/pending.py", "drop"): "outcome kept on disk",
+    ("nas/tracking/search_run.py", "generation_finished"): "generation files and plots",
+    ("nas/tracking/search_run.py", "register"): "registration",
+}
+
+
+@contextlib.contextmanager
+def _profiled(on: bool):
+    """With `on`, profile the block and fill the yielded dict with each driver step's share of
+    the block's time (cumulative time of the functions in STEPS)."""
+    shares: dict[str, float] = {}
+    if not on:
+        yield shares
+        return
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    try:
+        yield shares
+    finally:
+        profiler.disable()
+        whole = time.perf_counter() - started
+        totals: dict[str, float] = {}
+        for (filename, _, function), row in pstats.Stats(profiler).stats.items():
+            for (suffix, name), step in STEPS.items():
+                if function == name and filename.endswith(suffix):
+                    totals[step] = totals.get(step, 0.0) + row[3]
+        totals["the rest"] = whole - sum(totals.values())
+        shares.update(
+            {k: round(v / whole, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
+        )
+
+
+def run_store(
+    store: str, candidates: int, population: int, extra: dict, profile: bool = False
+) -> dict:
     """One search of `candidates` stub candidates against a store; returns its figures."""
     generations = -(-candidates // population)
     name = f"scale-{store}-{int(time.time())}"
@@ -132,7 +180,8 @@ def run_store(store: str, candidates: int, population: int, extra: dict) -> dict
         overrides["data.cache_dir"] = str(ROOT / ".cache")
         config = load_config([ROOT / "confs" / "quickstart.yaml"], overrides)
         started = time.perf_counter()
-        search_command.run(config, Path(tmp) / "out")
+        with _profiled(profile) as shares:
+            search_command.run(config, Path(tmp) / "out")
         seconds = time.perf_counter() - started
     times = clock.times[:candidates]
     window = min(WINDOW, len(times) // 3)
@@ -144,7 +193,11 @@ def run_store(store: str, candidates: int, population: int, extra: dict) -> dict
         f"{window}: ratio {last / first:.2f} (target <= 1.5)",
         flush=True,
     )
+    if shares:
+        top = ", ".join(f"{k} {100 * v:.0f}%" for k, v in shares.items())
+        print(f"{store}: the driver's time by step: {top}", flush=True)
     return {
+        **({"time_by_step": shares} if shares else {}),
         "candidates": len(times),
         "first_ms": 1000 * first,
         "last_ms": 1000 * last,
@@ -160,9 +213,10 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=40)
     parser.add_argument("--stores", nargs="+", default=["sqlite"], choices=["sqlite", "server"])
     parser.add_argument("--set", action="append", default=[], help="override section.key=value")
+    parser.add_argument("--profile", action="store_true", help="the driver's time by step")
     args = parser.parse_args()
     results = [
-        run_store(store, args.candidates, args.population, parse_overrides(args.set))
+        run_store(store, args.candidates, args.population, parse_overrides(args.set), args.profile)
         for store in args.stores
     ]
     for figures in results:  # one JSON line per store, at the end

@@ -165,14 +165,16 @@ class PerTrialSeeds(BaseSampler):
 
     def __init__(self, sampler: BaseSampler, seed: int | None):
         self.sampler, self.seed = sampler, seed
+        self._parents_chosen: set[tuple[int, int]] = set()  # (study id, generation)
 
     def _start(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if self.seed is None:
             return
         if isinstance(self.sampler, BaseGASampler):
-            self.sampler.get_parent_population(
-                study, self.sampler.get_trial_generation(study, trial)
-            )
+            generation = self.sampler.get_trial_generation(study, trial)
+            if (study._study_id, generation) not in self._parents_chosen:
+                self.sampler.get_parent_population(study, generation)  # chosen once, then kept
+                self._parents_chosen.add((study._study_id, generation))
         reseed_sampler(self.sampler, self.seed, trial.number)
 
     def infer_relative_search_space(
