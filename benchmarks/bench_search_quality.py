@@ -5,6 +5,7 @@ that exploits training noise does not win, and its hypervolume is computed again
 reference point (`search.hv_ref_latency_ms`, mIoU 0).
 
     python -m benchmarks.bench_search_quality [--config benchmarks/quality.yaml] [--seeds 3]
+        [--first-seed 0]
         [--methods nsga2 random] [--set section.key=value ...]
 
 A method is a sampler (`nsga2`, `nsga3`, `tpe`, `random`), optionally with its own settings:
@@ -120,18 +121,20 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "benchmarks" / "quality.yaml"))
     parser.add_argument("--set", action="append", default=[], help="override section.key=value")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
     parser.add_argument("--methods", nargs="+", default=["nsga2", "random"])
     args = parser.parse_args()
     if len(args.methods) < 2:
         parser.error("--methods needs at least two methods: the last one is the baseline")
     started = time.perf_counter()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     files = [ROOT / "confs" / "quickstart.yaml", Path(args.config)]
     configs = {label(m): method_config(files, args.set, m) for m in args.methods}
     methods = list(configs)
     config = configs[methods[-1]]  # the re-scoring recipe: the same in every method
     runs: dict[tuple[str, int], list[Candidate]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
+        for seed in seeds:
             for method in methods:
                 runs[method, seed] = run_search(configs[method], method, seed, Path(tmp))
     count = min(sum(c.state == "complete" for c in cands) for cands in runs.values())
@@ -148,24 +151,25 @@ def main() -> None:
     )
     width = max(10, *(len(m) for m in methods))
     print(f"{'seed':>4} " + " ".join(f"{m:>{width}}" for m in methods))
-    for seed in range(args.seeds):
+    for seed in seeds:
         print(f"{seed:>4} " + " ".join(f"{hv[m, seed]:>{width}.4f}" for m in methods))
-    mean = {m: statistics.mean(hv[m, s] for s in range(args.seeds)) for m in methods}
-    std = {m: statistics.pstdev(hv[m, s] for s in range(args.seeds)) for m in methods}
+    mean = {m: statistics.mean(hv[m, s] for s in seeds) for m in methods}
+    std = {m: statistics.pstdev(hv[m, s] for s in seeds) for m in methods}
     base = methods[-1]
     for method in methods[:-1]:
-        gap = min(hv[method, s] - hv[base, s] for s in range(args.seeds))
+        gap = min(hv[method, s] - hv[base, s] for s in seeds)
         print(
             f"{method} / {base} mean hypervolume: {mean[method] / mean[base]:.3f} (target >= "
             f"1.1); worst seed pair {gap:+.4f} against a spread of "
             f"{max(std[method], std[base]):.4f}"
         )
     ours = methods[0]
-    worst_gap = min(hv[ours, s] - hv[base, s] for s in range(args.seeds))
+    worst_gap = min(hv[ours, s] - hv[base, s] for s in seeds)
     ratio = mean[ours] / mean[base] if mean[base] else float("inf")
     others = {f"{m}_hv_mean": mean[m] for m in methods[1:-1]}
     figures = {
         "seeds": args.seeds,
+        "first_seed": args.first_seed,
         "trained_per_run": count,
         f"{ours}_hv_mean": mean[ours],
         f"{ours}_hv_std": std[ours],
