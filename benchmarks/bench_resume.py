@@ -59,6 +59,7 @@ TRAINED = re.compile(r"trial \d+ ([0-9a-f]{8}) trained:")
 
 
 EXACT = ("mid-ask", "measured", "outcome", "recorded", "after-tell", "generation")
+SELF_KILLED = (*EXACT, "registered")  # the places tests/kill_driver.py kills at
 
 
 def command(folder: Path, cache: Path, point: tuple[str, int] | None = None) -> list[str]:
@@ -146,10 +147,10 @@ def run_once(
 ) -> tuple[int | None, str]:
     """One run of the command, SIGKILLed `delay` seconds after the search reaches `kill_at`
     (("told", 5): 5 trials told; ("start", 0): at once; a point reached before this run: its
-    first progress; (name, n) with a name in EXACT or "registered": by itself, the n-th time it
+    first progress; (name, n) with a name in SELF_KILLED: by itself, the n-th time it
     gets there) unless it ends first. Returns its exit code (None when killed) and its log."""
     log_path = folder / "driver.log"
-    exact = kill_at if kill_at is not None and kill_at[0] in (*EXACT, "registered") else None
+    exact = kill_at if kill_at is not None and kill_at[0] in SELF_KILLED else None
     if exact is not None:
         kill_at = None
     with open(log_path, "w") as log:
@@ -279,7 +280,7 @@ def main() -> None:
             if code is None:
                 kills += 1
                 point = targets.pop(0)
-                phases[f"at {point[0]}" if point[0] in (*EXACT, "registered") else phase(log)] += 1
+                phases[f"at {point[0]}" if point[0] in SELF_KILLED else phase(log)] += 1
                 continue
             if code != 0:
                 raise SystemExit(f"a resumed search failed (exit {code}):\n{log[-3000:]}")

@@ -82,23 +82,24 @@ def save_candidate(trial: optuna.Trial, candidate: Candidate) -> None:
     trial.set_user_attr(RECORD_ATTR, candidate.as_attr())
 
 
-def load_candidate(trial: FrozenTrial) -> Candidate | None:
+def stored_candidate(trial: FrozenTrial) -> Candidate | None:
+    """The record as saved, whatever the trial's state: a RUNNING trial with a finished record
+    was killed between its record and its tell."""
     attr = trial.user_attrs.get(RECORD_ATTR)
     if attr is None:
         return None
     candidate = Candidate.from_attr(attr)
-    if trial.state == TrialState.RUNNING:
-        candidate.state = "running"
     if math.isnan(candidate.val_miou_f0) and candidate.fidelity == 0:  # written before fidelities
         candidate.val_miou_f0 = candidate.val_miou
     return candidate
 
 
-def stored_candidate(trial: FrozenTrial) -> Candidate | None:
-    """The record as saved, whatever the trial's state: a RUNNING trial with a finished record
-    was killed between its record and its tell."""
-    attr = trial.user_attrs.get(RECORD_ATTR)
-    return None if attr is None else Candidate.from_attr(attr)
+def load_candidate(trial: FrozenTrial) -> Candidate | None:
+    """The record, `running` while its trial is (its saved state is not told yet)."""
+    candidate = stored_candidate(trial)
+    if candidate is not None and trial.state == TrialState.RUNNING:
+        candidate.state = "running"
+    return candidate
 
 
 def unique_trained(candidates: list[Candidate]) -> list[Candidate]:

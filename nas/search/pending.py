@@ -39,10 +39,14 @@ class PendingOutcomes:
     folder: Path | None
     study_name: str
 
+    @property
+    def _prefix(self) -> str:
+        """The study's part of a file name: any study name gives a safe one."""
+        return hashlib.sha1(self.study_name.encode()).hexdigest()[:12] + "-"
+
     def _paths(self, trial_number: int) -> tuple[Path, Path]:
         assert self.folder is not None
-        study = hashlib.sha1(self.study_name.encode()).hexdigest()[:12]  # any name, a safe path
-        stem = self.folder / f"{study}-{trial_number}"
+        stem = self.folder / f"{self._prefix}{trial_number}"
         return stem.with_suffix(".json"), stem.with_suffix(".onnx")
 
     def keep(self, outcome: Outcome) -> None:
@@ -85,8 +89,8 @@ class PendingOutcomes:
         """Remove every kept outcome of this study but those of the trials in `keep`."""
         if self.folder is None or not self.folder.is_dir():
             return
-        study = hashlib.sha1(self.study_name.encode()).hexdigest()[:12]
-        for path in [*self.folder.glob(f"{study}-*"), *self.folder.glob(f".{study}-*")]:
-            number = path.name.lstrip(".").removeprefix(f"{study}-").split(".")[0]
+        prefix = self._prefix
+        for path in [*self.folder.glob(f"{prefix}*"), *self.folder.glob(f".{prefix}*")]:
+            number = path.name.lstrip(".").removeprefix(prefix).split(".")[0]
             if not (number.isdigit() and int(number) in keep):
                 path.unlink(missing_ok=True)
