@@ -40,7 +40,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -50,9 +49,9 @@ import mlflow
 import optuna
 
 from benchmarks.figures import print_figures
+from tests.searches import tiny_search
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
 STUDY = "resume-bench"
 MODEL = "face-seg-hourglass"
 TRAINED = re.compile(r"trial \d+ ([0-9a-f]{8}) trained:")
@@ -64,26 +63,17 @@ SELF_KILLED = (*EXACT, "registered")  # the places tests/kill_driver.py kills at
 
 def command(folder: Path, cache: Path, point: tuple[str, int] | None = None) -> list[str]:
     """The search command; with `point` (name, n), killed the n-th time it gets there."""
-    runner = ["tests.kill_driver", point[0], str(point[1])] if point else ["entrypoints.search"]
-    return [
-        sys.executable,
-        "-m",
-        *runner,
-        "--search-config",
-        str(TINY),
-        "--serial-training",
-        "true",
-        "--output-dir",
-        str(folder / "out"),
-        "--data.cache_dir",
-        str(cache),
+    return tiny_search(
+        folder / "out",
+        cache,
         "--search.generations",
         "6",
         "--search.study_name",
         STUDY,
         "--search.objectives",
         "[val_miou, num_params]",
-    ]
+        kill=point,
+    )
 
 
 def env(folder: Path) -> dict[str, str]:

@@ -27,8 +27,8 @@ from cluster import stack as stack_module
 from cluster.procs import alive, descendants, matching
 from nas.data.face_synthetics import scan_folder
 from tests.conftest import ROOT, subprocess_env
+from tests.searches import tiny_search
 
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
 MODEL = "face-seg-hourglass"
 PULL = """
 import sys, numpy as np, mlflow
@@ -116,22 +116,16 @@ def stack() -> Stack:
 
 
 def _search(stack: Stack, tmp: Path, name: str, *extra: str, **env: str) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "entrypoints.search",
-        "--search-config",
-        str(TINY),
-        "--output-dir",
-        str(tmp / name),
-        "--data.cache_dir",
-        str(tmp / "driver-cache"),
+    command = tiny_search(
+        tmp / name,
+        tmp / "driver-cache",
         "--search.study_name",
         name,
         "--search.population_size",
         "4",
         *extra,
-    ]
+        serial=False,
+    )
     log = open(tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed when the process is waited on
     return subprocess.Popen(
         command, cwd=ROOT, env=stack.env(**env), stdout=log, stderr=subprocess.STDOUT

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,14 +13,11 @@ import mlflow
 import optuna
 
 from tests.conftest import ROOT, subprocess_env
-
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
+from tests.searches import tiny_search
 
 
 def _search(tmp: Path, cache: Path, study: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "entrypoints.search", "--search-config", str(TINY)]
-    command += ["--serial-training", "true", "--output-dir", str(tmp / study)]
-    command += ["--data.cache_dir", str(cache), "--search.study_name", study]
+    command = tiny_search(tmp / study, cache, "--search.study_name", study)
     env = subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}", PYTHONPATH=str(ROOT))
     return subprocess.Popen(
         command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -10,7 +10,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -28,28 +27,20 @@ from nas.search import study as study_module
 from nas.search.loop import SearchState, _generation_trials
 from nas.search.study import make_sampler, stale_trials
 from tests.conftest import ROOT, subprocess_env
+from tests.searches import TINY, tiny_search
 
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
-
-def _command(tmp: Path, cache: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "entrypoints.search",
-        "--search-config",
-        str(TINY),
-        "--serial-training",
-        "true",
-        "--output-dir",
-        str(tmp / "out"),
-        "--data.cache_dir",
-        str(cache),
+def _command(tmp: Path, cache: Path, *extra: str, **options) -> list[str]:
+    return tiny_search(
+        tmp / "out",
+        cache,
         "--search.generations",
         "3",
         "--search.study_name",
         "resume",
-    ]
+        *extra,
+        **options,
+    )
 
 
 def _env(tmp: Path) -> dict[str, str]:
@@ -142,9 +133,7 @@ DETERMINISTIC = ["--search.objectives", "[val_miou, num_params]"]  # measured la
 
 
 def _search(tmp: Path, cache: Path, kill: tuple[str, int] | None) -> subprocess.Popen:
-    command = _command(tmp, cache) + DETERMINISTIC
-    if kill is not None:
-        command[1:3] = ["-m", "tests.kill_driver", kill[0], str(kill[1])]
+    command = _command(tmp, cache, *DETERMINISTIC, kill=kill)
     log = open(tmp / "search.log", "a")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(command, cwd=tmp, env=_env(tmp), stdout=log, stderr=log)
 
@@ -207,10 +196,8 @@ def test_signal_stops_the_search_cleanly(
     then finishes the search. Resuming is
     test_killed_anywhere_the_search_resumes_exactly's: a stopped search leaves the same state as
     a killed one."""
-    command = _command(tmp_path, data_cache)
-    if executor == "ray":
-        command[command.index("--serial-training") : command.index("--serial-training") + 2] = []
-        command += ["--search.executor", "ray"]
+    ray = ["--search.executor", "ray"] if executor == "ray" else []
+    command = _command(tmp_path, data_cache, *ray, serial=executor != "ray")
     log = tmp_path / "search.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
