@@ -2,7 +2,9 @@
 (same space, latency budget, executor and promotion) with several seeds; each run's front over
 its first N trained candidates is re-scored with an independent training seed, so that a search
 that exploits training noise does not win, and its hypervolume is computed against one fixed
-reference point (`search.hv_ref_latency_ms`, mIoU 0).
+reference point (`search.hv_ref_latency_ms`, mIoU 0). It also prints, per generation, how far
+above what their latency predicts the candidates scored (`lift_by_generation`): whether the
+sampler learns, apart from how lucky one front is.
 
     python -m benchmarks.bench_search_quality [--config benchmarks/quality.yaml] [--seeds 3]
         [--first-seed 0]
