@@ -34,7 +34,7 @@ from nas.commands import search as driver
 from nas.config import Config, load_config, parse_overrides
 from nas.data.dataset import load_data
 from nas.evaluation.job import Job, job_template
-from nas.search.candidates import Candidate, front_pool
+from nas.search.candidates import Candidate, front_pool, unique_trained
 from nas.search.executors import RayExecutor
 from nas.search.pareto import hypervolume, pareto_front
 from nas.search.promotion import promotion_training
@@ -121,20 +121,17 @@ def lift_by_generation(
     search's own partial score against a * log(latency) + b, fitted over every trained candidate
     of every run; {method: [mean over its runs' candidates, per generation]}. A sampler that
     learns which architectures train well climbs; random search stays flat."""
-    trained = [c for cands in runs.values() for c in cands if c.state == "complete"]
+    trained = {key: unique_trained(cands) for key, cands in runs.items()}
+    everyone = [c for cands in trained.values() for c in cands]
     slope, intercept = np.polyfit(
-        [math.log(c.latency_ms) for c in trained], [c.val_miou_f0 for c in trained], 1
+        [math.log(c.latency_ms) for c in everyone], [c.val_miou_f0 for c in everyone], 1
     )
-    lifts: dict[str, list[float]] = {}
-    for method in methods:
-        mine = [c for (m, _), cands in runs.items() if m == method for c in cands]
-        by_generation: dict[int, list[float]] = {}
-        for c in mine:
-            if c.state == "complete":
-                expected = slope * math.log(c.latency_ms) + intercept
-                by_generation.setdefault(c.generation, []).append(c.val_miou_f0 - expected)
-        lifts[method] = [statistics.mean(by_generation[g]) for g in sorted(by_generation)]
-    return lifts
+    residuals: dict[str, dict[int, list[float]]] = {method: {} for method in methods}
+    for (method, _), cands in trained.items():
+        for c in cands:
+            expected = slope * math.log(c.latency_ms) + intercept
+            residuals[method].setdefault(c.generation, []).append(c.val_miou_f0 - expected)
+    return {m: [statistics.mean(r[g]) for g in sorted(r)] for m, r in residuals.items()}
 
 
 @dataclasses.dataclass
