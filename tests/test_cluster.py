@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,7 +159,30 @@ def _child_runs(stack: Stack, name: str) -> list:
 
 
 @pytest.fixture(scope="module")
-def searched(stack: Stack, tmp_path_factory) -> Path:
+def bucketless(stack: Stack, tmp_path_factory) -> Iterator[int]:
+    """The port of a second tracking server whose artifact destination is a bucket that does
+    not exist (test_a_missing_bucket_fails_before_training's). `searched` starts it, so that
+    its start-up (about 20 s on 2 cores) overlaps the module's first search."""
+    inner = stack_module.open_stack(stack.home)
+    port = stack_module.free_port()
+    env = {**os.environ, **inner.s3_env, "MLFLOW_FLASK_SERVER_SECRET_KEY": "x"}
+    server = subprocess.Popen(
+        stack_module.mlflow_server_command(port, inner.db_url("mlflow"), "s3://no-such-bucket", 1),
+        cwd=tmp_path_factory.mktemp("bucketless"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def searched(stack: Stack, bucketless: int, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("cluster-search")
     proc = _search(stack, tmp, "onstack", "--search.generations", "2")  # 2 x 4 candidates
     assert _wait(proc) == 0, (tmp / "onstack.log").read_text()[-4000:]
@@ -308,35 +332,22 @@ def test_bad_settings_fail_before_training(stack: Stack, tmp_path: Path) -> None
     assert len(_child_runs(stack, "refused")) == before == 0
 
 
-def test_a_missing_bucket_fails_before_training(stack: Stack, tmp_path: Path) -> None:
-    """A second tracking server whose artifact destination is a bucket that does not exist."""
-    inner = stack_module.open_stack(stack.home)
-    port = stack_module.free_port()
-    env = {**os.environ, **inner.s3_env, "MLFLOW_FLASK_SERVER_SECRET_KEY": "x"}
-    server = subprocess.Popen(
-        stack_module.mlflow_server_command(port, inner.db_url("mlflow"), "s3://no-such-bucket", 1),
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not stack_module._mlflow_ready(port):
-            time.sleep(0.5)
-        proc = _search(stack, tmp_path, "nobucket", MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}")
-        assert _wait(proc, 300) == 2
-        text = (tmp_path / "nobucket.log").read_text()
-        assert "artifact store" in text and "Traceback" not in text, text[-2000:]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+def test_a_missing_bucket_fails_before_training(
+    stack: Stack, bucketless: int, tmp_path: Path
+) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not stack_module._mlflow_ready(bucketless):
+        time.sleep(0.5)
+    uri = f"http://127.0.0.1:{bucketless}"
+    proc = _search(stack, tmp_path, "nobucket", MLFLOW_TRACKING_URI=uri)
+    assert _wait(proc, 300) == 2
+    text = (tmp_path / "nobucket.log").read_text()
+    assert "artifact store" in text and "Traceback" not in text, text[-2000:]
 
 
 def test_faults_during_a_search(stack: Stack, tmp_path: Path) -> None:
     """One search meets three faults in turn: the second Ray node dies in generation 0, the
-    tracking server is down for 20 s in generation 1, the driver is SIGKILLed in generation 2;
+    tracking server is down for 10 s in generation 1, the driver is SIGKILLed in generation 2;
     the same command then finishes it with nothing lost, repeated or left running."""
     name = "faults"
     size = ("--search.generations", "3", "--search.population_size", "3")  # 3 generations of 3
@@ -346,7 +357,7 @@ def test_faults_during_a_search(stack: Stack, tmp_path: Path) -> None:
     stack_module._stop(stack_module.open_stack(stack.home), "ray-node2")
     _until(lambda: _complete_trials(stack, name) >= 4, proc, "generation 1 under way")
     stack_module._stop(stack_module.open_stack(stack.home), "mlflow")
-    time.sleep(20)
+    time.sleep(10)
     stack_module.start_mlflow(stack_module.open_stack(stack.home))
     _until(lambda: _complete_trials(stack, name) >= 7, proc, "generation 2 under way")
     proc.send_signal(signal.SIGKILL)
