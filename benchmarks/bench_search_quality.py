@@ -4,7 +4,9 @@ its first N trained candidates is re-scored with an independent training seed, s
 that exploits training noise does not win, and its hypervolume is computed against one fixed
 reference point (`search.hv_ref_latency_ms`, mIoU 0). It also prints, per generation, how far
 above what their latency predicts the candidates scored (`lift_by_generation`): whether the
-sampler learns, apart from how lucky one front is.
+sampler learns, apart from how lucky one front is; and the headroom (`headroom`): the front over
+every candidate the runs trained, against the baseline's fronts, which bounds how far any
+sampler could have beaten it with the architectures the runs found.
 
     python -m benchmarks.bench_search_quality [--config benchmarks/quality.yaml] [--seeds 3]
         [--first-seed 0]
