@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from cluster import stack as stack_module
-from cluster.procs import alive, descendants, matching
+from cluster.procs import alive, descendants, matching, wait_until
 from nas.data.face_synthetics import scan_folder
 from tests.conftest import ROOT, subprocess_env
 from tests.searches import tiny_search
@@ -335,9 +335,8 @@ def test_bad_settings_fail_before_training(stack: Stack, tmp_path: Path) -> None
 def test_a_missing_bucket_fails_before_training(
     stack: Stack, bucketless: int, tmp_path: Path
 ) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not stack_module._mlflow_ready(bucketless):
-        time.sleep(0.5)
+    server = "the tracking server of a missing bucket"
+    wait_until(lambda: stack_module._mlflow_ready(bucketless), server, None, timeout=120)
     uri = f"http://127.0.0.1:{bucketless}"
     proc = _search(stack, tmp_path, "nobucket", MLFLOW_TRACKING_URI=uri)
     assert _wait(proc, 300) == 2
