@@ -10,7 +10,7 @@ sampler could have beaten it with the architectures the runs found.
 
     python -m benchmarks.bench_search_quality [--config benchmarks/quality.yaml] [--seeds 3]
         [--first-seed 0]
-        [--methods nsga2 random] [--set section.key=value ...]
+        [--methods nsga2 random] [--set section.key=value ...] [--keep DIR]
 
 A method is a sampler (`nsga2`, `nsga3`, `tpe`, `random`), optionally with its own settings:
 `nsga2:search.mutation_prob=0` (several joined by `,`). The last method is the baseline every
@@ -20,6 +20,7 @@ other one is compared with; the JSON keys name the first one and the baseline.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
@@ -175,9 +176,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
     parser.add_argument("--methods", nargs="+", default=["nsga2", "random"])
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="keep every run's MLflow and Optuna stores in DIR, a new folder (default: deleted)",
+    )
     args = parser.parse_args()
     if len(args.methods) < 2:
         parser.error("--methods needs at least two methods: the last one is the baseline")
+    if args.keep and Path(args.keep).exists():
+        parser.error(f"--keep {args.keep}: that path exists; give a folder that does not")
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     files = [ROOT / "confs" / "quickstart.yaml", Path(args.config)]
@@ -185,10 +193,15 @@ def main() -> None:
     methods = list(configs)
     config = configs[methods[-1]]  # the re-scoring recipe: the same in every method
     runs: dict[tuple[str, int], list[Candidate]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.keep:
+            tmp = Path(args.keep)
+            tmp.mkdir(parents=True)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         for seed in seeds:
             for method in methods:
-                runs[method, seed] = run_search(configs[method], method, seed, Path(tmp))
+                runs[method, seed] = run_search(configs[method], method, seed, tmp)
     count = min(sum(c.state == "complete" for c in cands) for cands in runs.values())
     fronts = {key: first_front(cands, count) for key, cands in runs.items()}
     rescored = rescore(config, fronts)
