@@ -78,9 +78,7 @@ def run_search(config: Config, method: str, seed: int, tmp: Path) -> list[Candid
 
 def first_front(candidates: list[Candidate], count: int) -> list[Candidate]:
     """The front over the first `count` trained candidates (by trial number)."""
-    trained = sorted(
-        (c for c in candidates if c.state == "complete"), key=lambda c: c.trial_number
-    )[:count]
+    trained = sorted(unique_trained(candidates), key=lambda c: c.trial_number)[:count]
     return pareto_front(front_pool(trained))
 
 
@@ -135,6 +133,11 @@ def lift_by_generation(
             expected = slope * math.log(c.latency_ms) + intercept
             residuals[method].setdefault(c.generation, []).append(c.val_miou_f0 - expected)
     return {m: [statistics.mean(r[g]) for g in sorted(r)] for m, r in residuals.items()}
+
+
+def times(value: float, base: float) -> float:
+    """value / base; infinite for a baseline of 0 (a method whose fronts are all empty)."""
+    return value / base if base else float("inf")
 
 
 @dataclasses.dataclass
@@ -202,7 +205,7 @@ def main() -> None:
         for seed in seeds:
             for method in methods:
                 runs[method, seed] = run_search(configs[method], method, seed, tmp)
-    count = min(sum(c.state == "complete" for c in cands) for cands in runs.values())
+    count = min(len(unique_trained(cands)) for cands in runs.values())
     fronts = {key: first_front(cands, count) for key, cands in runs.items()}
     rescored = rescore(config, fronts)
     ref = config.search.hv_ref_latency_ms
@@ -236,22 +239,24 @@ def main() -> None:
     for method in methods[:-1]:
         gap = min(hv[method, s] - hv[base, s] for s in seeds)
         print(
-            f"{method} / {base} mean hypervolume: {mean[method] / mean[base]:.3f} (target >= "
+            f"{method} / {base} mean hypervolume: {times(mean[method], mean[base]):.3f} (target >= "
             f"1.1); worst seed pair {gap:+.4f} against a spread of "
             f"{max(std[method], std[base]):.4f}"
         )
     pooled_count, pooled, partial = headroom(runs, fronts, ref)
+    room = times(pooled, partial[base])
     print(
         f"headroom: the front over all {pooled_count} architectures the runs trained has a "
-        f"partial-score hypervolume of {pooled:.4f}, {pooled / partial[base]:.3f}x the mean of "
+        f"partial-score hypervolume of {pooled:.4f}, {room:.3f}x the mean of "
         f"{base}'s fronts ({partial[base]:.4f}); "
         + ", ".join(
-            f"{m}'s {partial[m]:.4f} ({partial[m] / partial[base]:.3f}x)" for m in methods[:-1]
+            f"{m}'s {partial[m]:.4f} ({times(partial[m], partial[base]):.3f}x)"
+            for m in methods[:-1]
         )
     )
     ours = methods[0]
     worst_gap = min(hv[ours, s] - hv[base, s] for s in seeds)
-    ratio = mean[ours] / mean[base] if mean[base] else float("inf")
+    ratio = times(mean[ours], mean[base])
     others = {f"{m}_hv_mean": mean[m] for m in methods[1:-1]}
     figures = {
         "seeds": args.seeds,
@@ -268,7 +273,7 @@ def main() -> None:
         f"{ours}_partial_hv_mean": partial[ours],
         f"{base}_partial_hv_mean": partial[base],
         "pooled_hv": pooled,
-        "headroom": pooled / partial[base],
+        "headroom": room,
         **others,
         "seconds": time.perf_counter() - started,
     }
