@@ -1,5 +1,6 @@
-"""Does the search beat random search? NSGA-II and Optuna's RandomSampler each run the same search
-(same space, latency budget, executor and promotion) with several seeds; each run's front over
+"""Does the search beat random search? Its sampler (the quickstart's TPE, or NSGA-II, ...) and
+Optuna's RandomSampler each run the same search (same space, latency budget, executor and
+promotion) with several seeds; each run's front over
 its first N trained candidates is re-scored with an independent training seed, so that a search
 that exploits training noise does not win, and its hypervolume is computed against one fixed
 reference point (`search.hv_ref_latency_ms`, mIoU 0). It also prints, per generation, how far
@@ -10,11 +11,12 @@ sampler could have beaten it with the architectures the runs found.
 
     python -m benchmarks.bench_search_quality [--config benchmarks/quality.yaml] [--seeds 3]
         [--first-seed 0]
-        [--methods nsga2 random] [--set section.key=value ...] [--keep DIR]
+        [--methods tpe random] [--set section.key=value ...] [--keep DIR]
 
 A method is a sampler (`nsga2`, `nsga3`, `tpe`, `random`), optionally with its own settings:
 `nsga2:search.mutation_prob=0` (several joined by `,`). The last method is the baseline every
-other one is compared with; the JSON keys name the first one and the baseline.
+other one is compared with; the JSON keys name the first one and the baseline. By default the
+config's own sampler (`search.sampler`; the quickstart's is `tpe`) against `random`.
 """
 
 from __future__ import annotations
@@ -178,20 +180,24 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="override section.key=value")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1")
-    parser.add_argument("--methods", nargs="+", default=["nsga2", "random"])
+    parser.add_argument(
+        "--methods", nargs="+", help="samplers to compare (default: the config's, then random)"
+    )
     parser.add_argument(
         "--keep",
         metavar="DIR",
         help="keep every run's MLflow and Optuna stores in DIR, a new folder (default: deleted)",
     )
     args = parser.parse_args()
+    files = [ROOT / "confs" / "quickstart.yaml", Path(args.config)]
+    if args.methods is None:
+        args.methods = [load_config(files, parse_overrides(args.set)).search.sampler, "random"]
     if len(args.methods) < 2:
         parser.error("--methods needs at least two methods: the last one is the baseline")
     if args.keep and Path(args.keep).exists():
         parser.error(f"--keep {args.keep}: that path exists; give a folder that does not")
     started = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)
-    files = [ROOT / "confs" / "quickstart.yaml", Path(args.config)]
     configs = {label(m): method_config(files, args.set, m) for m in args.methods}
     methods = list(configs)
     config = configs[methods[-1]]  # the re-scoring recipe: the same in every method

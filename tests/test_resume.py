@@ -106,11 +106,12 @@ def _ask_and_tell(config, generations: int, die_after: int = 0) -> dict:
     return {t.number: t.params for t in study.get_trials()}
 
 
-def test_a_resumed_study_asks_what_the_uninterrupted_one_would_have(monkeypatch) -> None:
+@pytest.mark.parametrize("sampler", ["nsga2", "tpe"])
+def test_a_resumed_study_asks_what_the_uninterrupted_one_would_have(sampler, monkeypatch) -> None:
     """Each trial draws from its own seed and a trial killed mid-ask is asked again in place, so
     the genes of every trial are those of an uninterrupted search; without the per-trial seeds
-    they would not be."""
-    config = load_config([TINY], {"search.population_size": 4})
+    they would not be. NSGA-II (the default) and TPE (the quickstart's sampler)."""
+    config = load_config([TINY], {"search.population_size": 4, "search.sampler": sampler})
     uninterrupted = _ask_and_tell(config, 4)
     assert len(uninterrupted) == 16
     genes = len(search_distributions(config.space))
