@@ -1,9 +1,9 @@
 """Does the search beat random search? Its sampler (the quickstart's TPE, or NSGA-II, ...) and
 Optuna's RandomSampler each run the same search (same space, latency budget, executor and
-promotion) with several seeds; each run's front over
-its first N trained candidates is re-scored with an independent training seed, so that a search
-that exploits training noise does not win, and its hypervolume is computed against one fixed
-reference point (`search.hv_ref_latency_ms`, mIoU 0). It also prints, per generation, how far
+promotion) with several seeds; each run's front over its first N trained candidates is
+re-scored with an independent training seed, so that a search that exploits training noise does
+not win, and its hypervolume is computed against one fixed reference point
+(`search.hv_ref_latency_ms`, mIoU 0). It also prints, per generation, how far
 above what their latency predicts the candidates scored (`lift_by_generation`): whether the
 sampler learns, apart from how lucky one front is; and the headroom (`headroom`): the front over
 every candidate the runs trained, against the baseline's fronts, which bounds how far any
