@@ -53,7 +53,7 @@ def sample_archs(config: Config, count: int, seed: int) -> list[tuple[Genome, fl
         if macs is not None:
             pool.setdefault(archid(genome), (genome, macs))
     by_macs = sorted(pool.values(), key=lambda item: (item[1], archid(item[0])))
-    budget = config.latency.max_latency_ms or float("inf")
+    budget = config.budgets.max_latency_ms or float("inf")
     fits = []
     for index in _spread(len(by_macs), 3 * count):
         genome = by_macs[index][0]

@@ -3,7 +3,7 @@ Optuna's RandomSampler each run the same search (same space, latency budget, exe
 promotion) with several seeds; each run's front over its first N trained candidates is
 re-scored with an independent training seed, so that a search that exploits training noise does
 not win, and its hypervolume is computed against one fixed reference point
-(`search.hv_ref_latency_ms`, mIoU 0). It also prints, per generation, how far
+(`search.hv_ref.latency_ms`, mIoU 0). It also prints, per generation, how far
 above what their latency predicts the candidates scored (`lift_by_generation`): whether the
 sampler learns, apart from how lucky one front is; and the headroom (`headroom`): the front over
 every candidate the runs trained, against the baseline's fronts, which bounds how far any
@@ -214,7 +214,7 @@ def main() -> None:
     count = min(len(unique_trained(cands)) for cands in runs.values())
     fronts = {key: first_front(cands, count) for key, cands in runs.items()}
     rescored = rescore(config, fronts)
-    ref = config.search.hv_ref_latency_ms
+    ref = config.search.hv_ref["latency_ms"]
     width = max(10, *(len(m) for m in methods))
     hv = {
         key: hypervolume([Point(m, lat) for lat, m in points], ref, 0.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -72,7 +73,6 @@ class TrainingConfig:
     lr_schedule: str = "constant"  # constant, exponential (lr_gamma per epoch) or cosine to 0
     lr_gamma: float = 1.0  # the exponential schedule's factor per epoch
     warmup_fraction: float = 0.0  # share of the steps with a linear warm-up from 0
-    val_per_epoch: int = 0  # validations per epoch of a final training (0: at each epoch's end)
     seed: int = 0  # batch order (a candidate's initial weights are fixed by its archid)
     device: str = "auto"  # auto (a GPU if there is one), cpu, cuda, cuda:1, ...
     amp: bool = False  # float16 autocast on a GPU
@@ -80,8 +80,19 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class FinalTrainingConfig(TrainingConfig):
+    """The recipe of `train`: Archai's final training (30 epochs, the learning rate times
+    0.973435286 after each, 10 validations an epoch; the best checkpoint by validation loss)."""
+
+    epochs: float = 30.0  # passes over the training split; may be fractional
+    lr_schedule: str = "exponential"  # constant, exponential (lr_gamma per epoch) or cosine to 0
+    lr_gamma: float = 0.973435286  # the exponential schedule's factor per epoch
+    val_per_epoch: int = 10  # validations per epoch, evenly spaced (0: at each epoch's end)
+
+
+@dataclass(frozen=True)
 class LatencyConfig:
-    """ONNX Runtime CPU timing of an exported candidate, and the budgets that gate training."""
+    """How a candidate is exported to ONNX and timed in ONNX Runtime on the CPU."""
 
     num_threads: int = 1  # ONNX Runtime intra-op threads
     warmup_runs: int = 10  # untimed runs first
@@ -89,10 +100,21 @@ class LatencyConfig:
     max_runs: int = 300  # ...and at most,
     target_seconds: float = 3.0  # more than min_runs while within this time
     opset: int = 18  # ONNX opset of the export
-    exporter: str = "dynamo"  # dynamo (torch.export) or torchscript (deprecated, ~10x faster)
+    exporter: str = "dynamo"  # dynamo (torch.export) or torchscript (deprecated by torch, faster)
     onnx_tolerance: float = 1e-3  # most |logit| difference ONNX vs PyTorch, x max(1, |logits|)
-    max_latency_ms: float = 0.0  # candidates slower than this are not trained (0: no budget)
-    max_params: int = 0  # candidates with more parameters are not trained (0: no budget)
+
+
+@dataclass(frozen=True)
+class BudgetsConfig:
+    """Hard limits a candidate must meet to be trained: one over any of them is measured, logged
+    and told to Optuna as a constraint violation, but not trained (0: no limit)."""
+
+    max_latency_ms: float = 0.0  # the most ONNX Runtime latency (latency.*), in ms
+    max_params: int = 0  # the most parameters
+
+
+# The hypervolume reference point: per objective of nas/evaluation/objectives.py, in its unit.
+HV_REF = {"val_miou": 0.0, "latency_ms": 1000.0, "num_params": 20e6, "macs": 50e9}
 
 
 @dataclass(frozen=True)
@@ -113,10 +135,8 @@ class SearchConfig:
     gpus_per_job: float = 0.5  # GPU share of one Ray training where there are GPUs
     cpus_per_job: int = 1  # CPU slots of one Ray training where there are none
     timeout_per_step_s: float = 10.0  # a Ray training's limit: 300 s + this per step (0: none)
-    hv_ref_latency_ms: float = 1000.0  # hypervolume reference: latency (ms)
-    hv_ref_miou: float = 0.0  # hypervolume reference: validation mIoU
-    hv_ref_num_params: int = 20_000_000  # ...parameters, unless latency.max_params is set
-    hv_ref_macs: int = 50_000_000_000  # ...multiply-accumulates per image
+    # the hypervolume reference per objective (num_params: budgets.max_params when it is set)
+    hv_ref: dict[str, float] = field(default_factory=lambda: dict(HV_REF))
 
 
 @dataclass(frozen=True)
@@ -141,13 +161,6 @@ class TrackingConfig:
     trained_model: str = "face-seg-hourglass-trained"  # where `train` registers its model
 
 
-def _final_training() -> TrainingConfig:
-    """Archai's final recipe: 30 epochs, lr x 0.973435286 per epoch, 10 validations an epoch."""
-    return TrainingConfig(
-        epochs=30, lr_schedule="exponential", lr_gamma=0.973435286, val_per_epoch=10
-    )
-
-
 @dataclass(frozen=True)
 class Config:
     """The whole resolved configuration of a command."""
@@ -156,28 +169,86 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     partial_training: TrainingConfig = field(default_factory=TrainingConfig)  # scores candidates
-    final_training: TrainingConfig = field(default_factory=_final_training)  # `train`
+    final_training: FinalTrainingConfig = field(default_factory=FinalTrainingConfig)  # `train`
     latency: LatencyConfig = field(default_factory=LatencyConfig)
+    budgets: BudgetsConfig = field(default_factory=BudgetsConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
-# Renamed keys: old dotted key -> (new dotted key, the old value's type, old value -> new value).
-# An old key still works, with a deprecation warning.
-RENAMED: dict[str, tuple[str, type, Callable[[Any], Any]]] = {
+# Keys that moved: old dotted key -> (new dotted key, old value -> new value; None: the same). An
+# old key still works, with a deprecation warning that names the new one.
+RENAMED: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     "search.serial_training": (
         "search.executor",
-        bool,
-        lambda serial: "serial" if serial else "ray",
+        lambda serial: "serial" if _coerce(serial, bool, "search.serial_training") else "ray",
     ),
+    "latency.max_latency_ms": ("budgets.max_latency_ms", None),
+    "latency.max_params": ("budgets.max_params", None),
+    "search.hv_ref_latency_ms": ("search.hv_ref.latency_ms", None),
+    "search.hv_ref_miou": ("search.hv_ref.val_miou", None),
+    "search.hv_ref_num_params": ("search.hv_ref.num_params", None),
+    "search.hv_ref_macs": ("search.hv_ref.macs", None),
+}
+# Keys that are gone: old dotted key -> why. An old key is ignored, with a warning saying why.
+REMOVED = {
+    "partial_training.val_per_epoch": "a search validates once, after the partial training "
+    "(final_training.val_per_epoch sets how often `train` validates)",
 }
 
 
 def translate_renamed(old: str, value: Any) -> tuple[str, Any]:
     """The new key and value that an old key's value means."""
-    new, old_type, convert = RENAMED[old]
-    return new, convert(_coerce(value, old_type, old))
+    new, convert = RENAMED[old]
+    return new, convert(value) if convert else value
+
+
+def _pop(tree: dict[str, Any], dotted: str) -> tuple[bool, Any]:
+    """Remove `dotted` from the nested `tree`: (whether it was there, its value)."""
+    *parents, last = dotted.split(".")
+    node = tree
+    for key in parents:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or last not in node:
+        return False, None
+    return True, node.pop(last)
+
+
+def _put(tree: dict[str, Any], dotted: str, value: Any) -> bool:
+    """Set `dotted` in the nested `tree` unless it is set already; whether it was set."""
+    *parents, last = dotted.split(".")
+    node = tree
+    for key in parents:
+        if isinstance(node.get(key), str):  # a mapping given as YAML text: -P section.map={..}
+            node[key] = _yaml_value(node[key], key)
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            return False
+    if last in node:
+        return False
+    node[last] = value
+    return True
+
+
+def _upgrade(tree: Any) -> Any:
+    """`tree` (a nested mapping) with deprecated keys moved to their new names and removed keys
+    dropped, each with a warning; an old key given beside its new name is an error."""
+    if not isinstance(tree, dict):
+        return tree
+    tree = copy.deepcopy(tree)
+    for old, (new, _) in RENAMED.items():
+        found, value = _pop(tree, old)
+        if not found:
+            continue
+        new, value = translate_renamed(old, value)
+        log.warning("config key %s is deprecated: read as %s = %s; use that name", old, new, value)
+        if not _put(tree, new, value):
+            raise ConfigError(f"{old} and {new} are both set; {old} is the old name of {new}.")
+    for old, why in REMOVED.items():
+        if _pop(tree, old)[0]:
+            log.warning("config key %s is no longer used and is ignored: %s", old, why)
+    return tree
 
 
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -197,6 +268,8 @@ def _yaml_value(text: str, where: str) -> Any:
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """`value` converted to the annotated type `hint`, or a ConfigError naming `where`."""
     origin = typing.get_origin(hint)
+    if origin is dict:
+        return _coerce_mapping(value, hint, {}, where)
     if origin is tuple:
         (item_hint, _) = typing.get_args(hint)
         if isinstance(value, str):
@@ -222,6 +295,24 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {name}, got {value!r}.")
 
 
+def _coerce_mapping(value: Any, hint: Any, current: dict, where: str) -> dict:
+    """`current` with the entries of mapping `value` (or its YAML text) converted to `hint`'s
+    value type; a key not in `current` is refused, naming the known ones."""
+    _, item_hint = typing.get_args(hint)
+    if isinstance(value, str):
+        value = _yaml_value(value, where)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {value!r}.")
+    merged = dict(current)
+    for key, item in value.items():
+        if current and key not in current:
+            raise ConfigError(
+                f"unknown key '{where}.{key}'; known keys here: {', '.join(sorted(current))}."
+            )
+        merged[key] = _coerce(item, item_hint, f"{where}.{key}")
+    return merged
+
+
 def _merge(node: Any, updates: dict[str, Any], where: str) -> Any:
     """Return a copy of dataclass `node` with `updates` applied, checking keys and types."""
     if not isinstance(updates, dict):
@@ -231,15 +322,13 @@ def _merge(node: Any, updates: dict[str, Any], where: str) -> Any:
     changes = {}
     for key, value in updates.items():
         path = f"{where}.{key}" if where else str(key)
-        if path in RENAMED:
-            old, (path, value) = path, translate_renamed(path, value)
-            log.warning("config key %s is deprecated: it means %s: %s", old, path, value)
-            key = path.rpartition(".")[2]
         if key not in known:
             raise ConfigError(f"unknown key '{path}'; known keys here: {', '.join(sorted(known))}.")
         current = getattr(node, key)
         if dataclasses.is_dataclass(current):
             changes[key] = _merge(current, value, path)
+        elif isinstance(current, dict):
+            changes[key] = _coerce_mapping(value, hints[key], current, path)
         else:
             changes[key] = _coerce(value, hints[key], path)
     return dataclasses.replace(node, **changes)
@@ -268,12 +357,12 @@ def load_config(
         except yaml.YAMLError as err:
             raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
         try:
-            config = _merge(config, tree, "")
+            config = _merge(config, _upgrade(tree), "")
         except ConfigError as err:
             raise ConfigError(f"config file {path}: {err}") from None
     for dotted, value in (overrides or {}).items():
         try:
-            config = _merge(config, _nest(dotted, value), "")
+            config = _merge(config, _upgrade(_nest(dotted, value)), "")
         except ConfigError as err:
             raise ConfigError(f"override {dotted}={value!r}: {err}") from None
     _check_choices(config)
@@ -301,7 +390,6 @@ TRAINING_RANGES = {
     "lr": (1e-12, None),
     "lr_gamma": (1e-12, None),
     "warmup_fraction": (0, 0.999),
-    "val_per_epoch": (0, None),
     "num_threads": (0, None),
 }
 RANGES = {
@@ -333,8 +421,8 @@ RANGES = {
     "latency.target_seconds": (0, None),
     "latency.opset": (7, None),
     "latency.onnx_tolerance": (0, INF),
-    "latency.max_latency_ms": (0, None),
-    "latency.max_params": (0, None),
+    "budgets.max_latency_ms": (0, None),
+    "budgets.max_params": (0, None),
     "search.population_size": (2, None),
     "search.generations": (1, None),
     "search.mutation_prob": (0, 1),
@@ -343,6 +431,7 @@ RANGES = {
     "search.gpus_per_job": (1e-9, None),
     "search.cpus_per_job": (1, None),
     "search.timeout_per_step_s": (0, None),
+    "final_training.val_per_epoch": (0, None),
     "promotion.epochs_factor": (1e-9, None),
     "promotion.miou_slack": (0, None),
     "promotion.max_per_generation": (0, None),
@@ -396,6 +485,8 @@ def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(value):
             flat.update(flatten_config(value, key + "."))
+        elif isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
         else:
             flat[key] = list(value) if isinstance(value, tuple) else value
     return flat

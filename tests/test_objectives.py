@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from nas.config import load_config
+from nas.config import HV_REF, load_config
 from nas.errors import UserError
 from nas.evaluation.objectives import OBJECTIVES, objectives_for, reference_point
 from nas.search.candidates import Candidate
@@ -65,12 +65,13 @@ def test_objective_names_and_reference_point() -> None:
     assert [o.direction for o in objectives_for(config)] == ["maximize", "minimize", "minimize"]
     assert reference_point(config, objectives_for(config)) == (1000.0, 50e9, 0.0)
     budget = load_config(
-        [], {"search.objectives": "[num_params, val_miou]", "latency.max_params": 5000}
+        [], {"search.objectives": "[num_params, val_miou]", "budgets.max_params": 5000}
     )
     assert reference_point(budget, objectives_for(budget)) == (5000.0, 0.0)
     for bad in ("[val_miou, flops]", "[val_miou, val_miou]", "[val_miou]"):
         with pytest.raises(UserError, match="search.objectives"):
             objectives_for(load_config([], {"search.objectives": bad}))
+    assert set(HV_REF) == set(OBJECTIVES)  # search.hv_ref holds one entry per objective
 
 
 def test_a_third_objective_runs_the_tiny_search(store, data_cache, monkeypatch) -> None:

@@ -23,9 +23,9 @@ from nas import stopping
 from nas.arch.space import search_distributions
 from nas.config import load_config
 from nas.errors import Stopped
-from nas.search import study as study_module
 from nas.search.loop import SearchState, _generation_trials
-from nas.search.study import make_sampler, stale_trials
+from nas.search.optuna_internals import SUGGEST
+from nas.search.study import base_sampler, make_sampler, stale_trials
 from tests.conftest import ROOT, subprocess_env
 from tests.searches import TINY, tiny_search
 
@@ -72,7 +72,7 @@ class _Died(BaseException):
     """The process dies here."""
 
 
-def _ask_and_tell(config, generations: int, die_after: int = 0) -> dict:
+def _ask_and_tell(config, generations: int, die_after: int = 0, make=make_sampler) -> dict:
     """Generations asked through the search loop and told made-up scores; with `die_after`,
     the process 'dies' at that gene drawn (in the middle of an ask) and a new one, with a new
     sampler, resumes the study from generation 0 as the search does."""
@@ -80,10 +80,11 @@ def _ask_and_tell(config, generations: int, die_after: int = 0) -> dict:
     optuna.create_study(
         study_name="s",
         storage=storage,
-        sampler=make_sampler(config),
+        sampler=make(config),
         directions=["maximize", "minimize"],
     )
-    suggest, drawn = optuna.Trial._suggest, [0]
+    owner, name = SUGGEST  # where Optuna draws and stores one gene
+    suggest, drawn = getattr(owner, name), [0]
 
     def dying(trial, name, distribution):
         drawn[0] += 1
@@ -92,11 +93,11 @@ def _ask_and_tell(config, generations: int, die_after: int = 0) -> dict:
         return suggest(trial, name, distribution)
 
     for attempt in ("dies", "resumes"):
-        study = optuna.load_study(study_name="s", storage=storage, sampler=make_sampler(config))
+        study = optuna.load_study(study_name="s", storage=storage, sampler=make(config))
         state = SearchState(config, study, None, None, None)
         state.adopted = {t.number: None for t in stale_trials(study)}
         try:
-            with mock.patch.object(optuna.Trial, "_suggest", dying):
+            with mock.patch.object(owner, name, dying):
                 for g in range(generations):
                     for trial in _generation_trials(state, g):
                         study.tell(trial, _values(trial.params))
@@ -107,7 +108,7 @@ def _ask_and_tell(config, generations: int, die_after: int = 0) -> dict:
 
 
 @pytest.mark.parametrize("sampler", ["nsga2", "tpe"])
-def test_a_resumed_study_asks_what_the_uninterrupted_one_would_have(sampler, monkeypatch) -> None:
+def test_a_resumed_study_asks_what_the_uninterrupted_one_would_have(sampler) -> None:
     """Each trial draws from its own seed and a trial killed mid-ask is asked again in place, so
     the genes of every trial are those of an uninterrupted search; without the per-trial seeds
     they would not be. NSGA-II (the default) and TPE (the quickstart's sampler)."""
@@ -117,8 +118,8 @@ def test_a_resumed_study_asks_what_the_uninterrupted_one_would_have(sampler, mon
     genes = len(search_distributions(config.space))
     for die_after in (genes + 15, 4 * genes + 10, 9 * genes + 20, 12 * genes + 5):  # gens 0-3
         assert _ask_and_tell(config, 4, die_after) == uninterrupted, die_after
-    monkeypatch.setattr(study_module, "reseed_sampler", lambda *args: None)
-    assert _ask_and_tell(config, 4, 9 * genes + 20) != _ask_and_tell(config, 4)
+    one_stream = lambda config: base_sampler(config.search, config.search.seed)  # noqa: E731
+    assert _ask_and_tell(config, 4, 9 * genes + 20, one_stream) != _ask_and_tell(config, 4)
 
 
 # Where the search is killed, in order, each time the command is run again: (point, n) is the

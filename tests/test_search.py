@@ -141,7 +141,7 @@ def test_over_budget_candidates_are_logged_but_not_trained(store, data_cache, mo
     executor = StubExecutor()
     config = tiny_config(
         data_cache,
-        **{"latency.max_params": 10000, "search.study_name": "budget", "search.generations": 3},
+        **{"budgets.max_params": 10000, "search.study_name": "budget", "search.generations": 3},
     )
     run_with(executor, config, store / "out", monkeypatch)
     trials = _study(store, "budget").get_trials()

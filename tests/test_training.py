@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from nas.config import TrainingConfig
+from nas.config import FinalTrainingConfig, TrainingConfig
 from nas.data.batches import iterate_batches, prefetch
 from nas.data.face_synthetics import Split, Splits
 from nas.evaluation.devices import select_device
@@ -153,8 +153,9 @@ def test_num_threads_applied_per_call(splits: Splits) -> None:
 
 
 def test_full_training_validates_checkpoints_and_decays_lr(splits: Splits, tmp_path: Path) -> None:
-    cfg = dataclasses.replace(
-        FAST, epochs=2.0, lr_schedule="exponential", lr_gamma=0.5, val_per_epoch=3
+    cfg = FinalTrainingConfig(
+        **dataclasses.asdict(FAST)
+        | {"epochs": 2.0, "lr_schedule": "exponential", "lr_gamma": 0.5, "val_per_epoch": 3}
     )
     rows: list[dict] = []
     checkpoint = tmp_path / "ckpt" / "best.pt"

@@ -38,18 +38,18 @@ _TABLE = (
     # Optuna is told the partial training's (fidelity-0) score: nas.search.promotion says why
     Objective("val_miou", "maximize", cheap=False, alias="pareto-best-iou",
               front_metric="best_miou", label="validation mIoU (promoted score if any)",
-              hv_ref_keys=("search.hv_ref_miou",), told="val_miou_f0"),
+              hv_ref_keys=("search.hv_ref.val_miou",), told="val_miou_f0"),
     Objective("latency_ms", "minimize", cheap=True, alias="pareto-fastest",
-              front_metric="lowest_latency_ms", budget_key="latency.max_latency_ms",
+              front_metric="lowest_latency_ms", budget_key="budgets.max_latency_ms",
               label="ONNX Runtime CPU latency (ms, median)",
-              hv_ref_keys=("search.hv_ref_latency_ms",)),
+              hv_ref_keys=("search.hv_ref.latency_ms",)),
     Objective("num_params", "minimize", cheap=True, alias="pareto-smallest",
               front_metric="lowest_num_params", label="parameters",
-              hv_ref_keys=("latency.max_params", "search.hv_ref_num_params"),
-              budget_key="latency.max_params"),
+              hv_ref_keys=("budgets.max_params", "search.hv_ref.num_params"),
+              budget_key="budgets.max_params"),
     Objective("macs", "minimize", cheap=True, alias="pareto-fewest-macs",
               label="multiply-accumulates per image", front_metric="lowest_macs",
-              hv_ref_keys=("search.hv_ref_macs",)),
+              hv_ref_keys=("search.hv_ref.macs",)),
 )  # fmt: skip
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in _TABLE}
 KNEE_ALIAS = "pareto-knee"  # the front member farthest from the line (plane) through its ends

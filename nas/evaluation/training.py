@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from nas.config import TrainingConfig
+from nas.config import FinalTrainingConfig, TrainingConfig
 from nas.data.batches import iterate_batches, prefetch, to_device
 from nas.evaluation.devices import autocast, select_device, setup_threads
 from nas.evaluation.metrics import IGNORE_INDEX, SplitScore, score_split
@@ -228,7 +228,7 @@ def _metrics_row(
 def train_final(
     model: nn.Module,
     splits: Any,
-    cfg: TrainingConfig,
+    cfg: FinalTrainingConfig,
     num_classes: int,
     checkpoint_path: Path,
     on_validation: Callable[[dict[str, float]], None] | None = None,

@@ -88,10 +88,7 @@ def stored_candidate(trial: FrozenTrial) -> Candidate | None:
     attr = trial.user_attrs.get(RECORD_ATTR)
     if attr is None:
         return None
-    candidate = Candidate.from_attr(attr)
-    if math.isnan(candidate.val_miou_f0) and candidate.fidelity == 0:  # written before fidelities
-        candidate.val_miou_f0 = candidate.val_miou
-    return candidate
+    return Candidate.from_attr(attr)
 
 
 def load_candidate(trial: FrozenTrial) -> Candidate | None:

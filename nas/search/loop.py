@@ -30,8 +30,9 @@ from nas.search.candidates import (
 from nas.search.checks import SearchError
 from nas.search.events import SearchListener, Timings
 from nas.search.executors import Executor
+from nas.search.optuna_internals import replay_ask
 from nas.search.pending import PendingOutcomes
-from nas.search.study import replaced_trials, replay_ask, stale_trials
+from nas.search.study import stale_trials
 
 log = logging.getLogger(__name__)
 ASKING = "asking_generation"  # study attribute: the generation whose trials are being asked
@@ -82,13 +83,8 @@ def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial
     study = state.study
     distributions = search_distributions(state.config.space)
     trials = study.get_trials(deepcopy=False)
-    replaced = replaced_trials(trials)  # re-queued by earlier versions of the search
     asking = study.user_attrs.get(ASKING, 0)  # that of a trial killed before its label
-    mine = [
-        t
-        for t in trials
-        if t.user_attrs.get("generation", asking) == generation and t.number not in replaced
-    ]
+    mine = [t for t in trials if t.user_attrs.get("generation", asking) == generation]
     if len(mine) < state.config.search.population_size and asking != generation:
         study.set_user_attr(ASKING, generation)
     asked = []
@@ -349,9 +345,7 @@ def load_finished(state: SearchState) -> None:
             "trials %s were left running by a killed search: they are finished now",
             [t.number for t in stale],
         )
-    trials = state.study.get_trials(deepcopy=False)
-    replaced = replaced_trials(trials)
-    for trial in (t for t in trials if t.number not in replaced):
+    for trial in state.study.get_trials(deepcopy=False):
         c = load_candidate(trial)
         state.params[trial.number] = trial.params
         if c is not None and trial.state != TrialState.RUNNING:
@@ -374,7 +368,7 @@ def run_generations(state: SearchState) -> list[Candidate]:
         raise SearchError(
             f"no candidate was trained successfully ({counts['failed']} failed, "
             f"{counts['infeasible']} over the latency/parameter budget, "
-            f"{counts['duplicate']} duplicates). Raise latency.max_latency_ms or "
-            "latency.max_params, or look at the failed child runs' 'nas.error' tag."
+            f"{counts['duplicate']} duplicates). Raise budgets.max_latency_ms or "
+            "budgets.max_params, or look at the failed child runs' 'nas.error' tag."
         )
     return done

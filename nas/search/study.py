@@ -4,29 +4,34 @@ and the checks that let a study be resumed."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler, NSGAIIISampler, NSGAIISampler, RandomSampler, TPESampler
-from optuna.samplers._ga import BaseGASampler
-from optuna.samplers._lazy_random_state import LazyRandomState
+from optuna.samplers import (
+    BaseGASampler,
+    BaseSampler,
+    NSGAIIISampler,
+    NSGAIISampler,
+    RandomSampler,
+    TPESampler,
+)
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.config import Config
+from nas.config import Config, SearchConfig
 from nas.errors import UserError
 from nas.evaluation.objectives import objectives_for
 from nas.paths import sqlite_creation_lock, sqlite_file
 from nas.redact import redact_text, redact_url
 
 STORAGE_ENV = "NAS_SEARCH_STORAGE"  # the study's storage when search.storage is empty
-RETRY_OF = "retry_of"  # user attribute of a re-run trial: the number of the stale one it replaces
 
 
 def default_storage(tracking_uri: str) -> str:
@@ -45,24 +50,24 @@ def make_sampler(config: Config) -> BaseSampler:
     """`search.sampler` (PerTrialSeeds around it): NSGA-II (the search), NSGA-III,
     multi-objective TPE, or uniform random (the baseline); all of them read the trials'
     latency and parameter constraints."""
-    return PerTrialSeeds(_sampler(config), config.search.seed)
+    return PerTrialSeeds(functools.partial(base_sampler, config.search), config.search.seed)
 
 
-def _sampler(config: Config) -> BaseSampler:
-    s = config.search
-    if s.sampler == "random":
-        return RandomSampler(seed=s.seed)
-    if s.sampler == "tpe":
-        return TPESampler(seed=s.seed, multivariate=True, n_startup_trials=s.population_size)
-    genetic = NSGAIIISampler if s.sampler == "nsga3" else NSGAIISampler
-    with warnings.catch_warnings():  # NSGA-III is marked experimental
+def base_sampler(s: SearchConfig, seed: int | None) -> BaseSampler:
+    """The sampler `search.sampler` names, seeded with `seed`."""
+    with warnings.catch_warnings():  # NSGA-III and multivariate TPE are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if s.sampler == "random":
+            return RandomSampler(seed=seed)
+        if s.sampler == "tpe":
+            return TPESampler(seed=seed, multivariate=True, n_startup_trials=s.population_size)
+        genetic = NSGAIIISampler if s.sampler == "nsga3" else NSGAIISampler
         return genetic(
             population_size=s.population_size,
             mutation_prob=s.mutation_prob or None,
             crossover_prob=s.crossover_prob,
             swapping_prob=s.swapping_prob,
-            seed=s.seed,
+            seed=seed,
         )
 
 
@@ -108,7 +113,7 @@ def _check_or_mark(study: optuna.Study, config: Config, storage: str) -> None:
     stored = study.user_attrs.get("space_signature")
     with warnings.catch_warnings():  # metric names are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if study.metric_names is None:  # optuna-dashboard's axis names (a study made before too)
+        if study.metric_names is None:  # optuna-dashboard's axis names
             study.set_metric_names(names)
     if stored is None:
         study.set_user_attr("space_signature", signature)
@@ -133,49 +138,42 @@ def stale_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
 
 
-def _random_states(obj: object, seen: set[int], depth: int = 0) -> list[np.random.RandomState]:
-    """The random streams a sampler draws from, its own and those of the samplers and
-    strategies it holds, in attribute order."""
-    if id(obj) in seen or depth > 3:
-        return []
-    seen.add(id(obj))
-    if isinstance(obj, LazyRandomState):
-        return [obj.rng]
-    if isinstance(obj, np.random.RandomState):
-        return [obj]
-    if not type(obj).__module__.startswith("optuna.") or not hasattr(obj, "__dict__"):
-        return []
-    return [s for value in vars(obj).values() for s in _random_states(value, seen, depth + 1)]
-
-
-def reseed_sampler(sampler: BaseSampler, seed: int, trial_number: int) -> None:
-    """Restart the sampler's random streams from (`seed`, `trial_number`)."""
-    for i, rng in enumerate(_random_states(sampler, set())):
-        rng.seed(int(np.random.SeedSequence([seed, trial_number, i]).generate_state(1)[0]))
+def trial_seed(seed: int, *key: int) -> int:
+    """A seed of its own for `key` under the search seed: (0, trial number) for a trial's draws,
+    (1, generation) for a genetic sampler's choice of parents."""
+    return int(np.random.SeedSequence([seed, *key]).generate_state(1)[0])
 
 
 class PerTrialSeeds(BaseSampler):
-    """The configured sampler, drawing each trial's genes from a stream of its own, seeded by
-    the search seed and the trial number: a trial draws the same genes whichever process asks
-    it and whatever was drawn before, so a search stopped and resumed proposes what the
-    uninterrupted one would have. The stream starts once a genetic sampler has chosen the
-    generation's parents (a choice made once per generation and kept in the study, which may
-    draw to break ties), right before the trial's own draws (`sample_relative` comes first:
-    optuna.Trial computes it at the first gene)."""
+    """The configured sampler, drawing each trial's genes from a sampler of its own, made with a
+    seed of (search seed, trial number): a trial draws the same genes whichever process asks it
+    and whatever was drawn before, so a search stopped and resumed proposes what the
+    uninterrupted one would have. A genetic sampler's parents are chosen once per generation
+    (Optuna keeps the choice in the study) from a seed of that generation, before the trial's
+    own draws. `make(seed)` builds the sampler; `self.sampler`, made with the search seed,
+    infers the search space and hears before/after each trial."""
 
-    def __init__(self, sampler: BaseSampler, seed: int | None):
-        self.sampler, self.seed = sampler, seed
-        self._parents_chosen: set[tuple[int, int]] = set()  # (study id, generation)
+    def __init__(self, make: Callable[[int | None], BaseSampler], seed: int | None):
+        self.make, self.seed = make, seed
+        self.sampler = make(seed)
+        self._trials: dict[int, BaseSampler] = {}  # trial number -> its sampler, while asked
 
-    def _start(self, study: optuna.Study, trial: FrozenTrial) -> None:
+    def _for(self, trial: FrozenTrial) -> BaseSampler:
         if self.seed is None:
+            return self.sampler
+        if trial.number not in self._trials:
+            if len(self._trials) > 64:  # trials asked and never told (a failed ask)
+                self._trials.clear()
+            self._trials[trial.number] = self.make(trial_seed(self.seed, 0, trial.number))
+        return self._trials[trial.number]
+
+    def _choose_parents(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if self.seed is None or not isinstance(self.sampler, BaseGASampler):
             return
-        if isinstance(self.sampler, BaseGASampler):
-            generation = self.sampler.get_trial_generation(study, trial)
-            if (study._study_id, generation) not in self._parents_chosen:
-                self.sampler.get_parent_population(study, generation)  # chosen once, then kept
-                self._parents_chosen.add((study._study_id, generation))
-        reseed_sampler(self.sampler, self.seed, trial.number)
+        generation = self.sampler.get_trial_generation(study, trial)
+        chooser = self.make(trial_seed(self.seed, 1, generation))
+        assert isinstance(chooser, BaseGASampler)
+        chooser.get_parent_population(study, generation)  # chosen once, then kept in the study
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial
@@ -185,8 +183,8 @@ class PerTrialSeeds(BaseSampler):
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        self._start(study, trial)
-        return self.sampler.sample_relative(study, trial, search_space)
+        self._choose_parents(study, trial)  # optuna.Trial calls this first, at its creation
+        return self._for(trial).sample_relative(study, trial, search_space)
 
     def sample_independent(
         self,
@@ -195,7 +193,7 @@ class PerTrialSeeds(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        return self.sampler.sample_independent(study, trial, param_name, param_distribution)
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.sampler.before_trial(study, trial)
@@ -207,32 +205,8 @@ class PerTrialSeeds(BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
+        self._trials.pop(trial.number, None)
         self.sampler.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
         self.sampler.reseed_rng()
-
-
-def replay_ask(
-    study: optuna.Study, frozen: FrozenTrial, distributions: dict[str, BaseDistribution]
-) -> optuna.Trial:
-    """A stale RUNNING trial asked again in place (after reseed_sampler): the genes it holds are
-    kept, and the draws that gave them are taken again, so that the genes a kill in the middle
-    of `ask` left unset are drawn now as `Study.ask` would have drawn them. Mirrors
-    optuna.Trial._suggest (Optuna is pinned; tests/test_resume.py checks the result)."""
-    trial = optuna.Trial(study, frozen._trial_id)
-    for name, distribution in distributions.items():
-        if (
-            name in frozen.params
-            and not distribution.single()
-            and not trial._is_relative_param(name, distribution)
-        ):
-            study.sampler.sample_independent(study, frozen, name, distribution)  # the draw taken
-        trial._suggest(name, distribution)  # what Study.ask(fixed_distributions) calls
-    return trial
-
-
-def replaced_trials(trials: list[FrozenTrial]) -> set[int]:
-    """The numbers of the stale trials that later trials ran again (studies resumed by earlier
-    versions of the search, which re-queued them under new numbers)."""
-    return {t.user_attrs[RETRY_OF] for t in trials if RETRY_OF in t.user_attrs}
