@@ -1,4 +1,4 @@
-"""Fuzzed input, many examples: the checks of tests/test_fuzz.py (architecture files through
+"""Fuzzed input, many examples: the checks of tools/fuzzing.py (architecture files through
 `describe`, config overrides through `load_config` and the search's own checks, and the same
 overrides through the `search` and `train` commands up to where their work begins) on fresh
 random examples. Prints how many were accepted, refused cleanly, and failed any other way.
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Found
 
 from benchmarks.figures import print_figures
-from tests.test_fuzz import ARCH_TEXT, OVERRIDES, check_command, check_describe, check_overrides
+from tools.fuzzing import ARCH_TEXT, OVERRIDES, check_command, check_describe, check_overrides
 
 
 def fuzz(name: str, strategy, check, examples: int, seed: int | None) -> dict:

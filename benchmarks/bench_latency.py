@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.figures import print_figures
+from nas.search.promotion import rank_correlation
 
 ROOT = Path(__file__).resolve().parent.parent
 PASS = """
@@ -41,12 +42,6 @@ def measure_pass(paths: list[Path], image_size: int, num_classes: int) -> dict[s
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Rank correlation (no ties expected in milliseconds)."""
-    ranks_a, ranks_b = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-size", type=int, default=256)
@@ -60,7 +55,7 @@ def main() -> None:
     for path, x, y in zip(paths, a, b, strict=True):
         print(f"{path.stem[:12]}  {x:9.3f} ms  {y:9.3f} ms  {100 * (y - x) / x:+6.2f}%")
     relative = np.abs(b - a) / a
-    print(f"rank correlation between passes: {spearman(a, b):.4f}")
+    print(f"rank correlation between passes: {rank_correlation(a, b):.4f}")
     print(
         f"median relative difference: {100 * np.median(relative):.2f}% "
         f"(max {100 * relative.max():.2f}%)"
@@ -68,7 +63,7 @@ def main() -> None:
     print_figures(
         {
             "archs": len(paths),
-            "rank_correlation": spearman(a, b),
+            "rank_correlation": rank_correlation(a, b),
             "median_relative_difference": float(np.median(relative)),
             "max_relative_difference": float(relative.max()),
         }

@@ -7,7 +7,7 @@ Local: the embedded default (SQLite MLflow store and study, Ray started in-proce
 with auth, two Ray nodes), stopped and deleted at the end. Each search runs as the user runs it,
 a separate `entrypoints.search` process.
 
-    python -m benchmarks.bench_overhead [--config tests/data/tiny.yaml] [--set key=value ...]
+    python -m benchmarks.bench_overhead [--config confs/tiny.yaml] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def stack(home: Path, command: str) -> dict[str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=str(ROOT / "tests" / "data" / "tiny.yaml"))
+    parser.add_argument("--config", default=str(ROOT / "confs" / "tiny.yaml"))
     parser.add_argument("--set", action="append", default=[], help="section.key=value")
     args = parser.parse_args()
     started = time.perf_counter()

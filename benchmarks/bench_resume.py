@@ -24,7 +24,7 @@ distinct "n trials told" drawn at random, taken in order, each followed by up to
 land during data preparation and resume, while a candidate is measured, trained, logged or told,
 and between generations (a run of the command is killed when it reaches the next one; a point
 passed before it: at its first progress). The other half, taken in turn with them, are exact
-places in the code (tests/kill_driver.py), each the n-th time a run gets there, n drawn at
+places in the code (tools/kill_driver.py), each the n-th time a run gets there, n drawn at
 random: in the middle of an ask, a candidate's run created, an outcome received and not logged,
 a candidate recorded and not told, told, after a generation; then after the last generation
 and during registration. A search that finishes before its remaining points ends the benchmark
@@ -49,7 +49,7 @@ import mlflow
 import optuna
 
 from benchmarks.figures import print_figures
-from tests.searches import tiny_search
+from tools.tiny_search import tiny_search
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY = "resume-bench"
@@ -58,7 +58,7 @@ TRAINED = re.compile(r"trial \d+ ([0-9a-f]{8}) trained:")
 
 
 EXACT = ("mid-ask", "measured", "outcome", "recorded", "after-tell", "generation")
-SELF_KILLED = (*EXACT, "registered")  # the places tests/kill_driver.py kills at
+SELF_KILLED = (*EXACT, "registered")  # the places tools/kill_driver.py kills at
 
 
 def command(folder: Path, cache: Path, point: tuple[str, int] | None = None) -> list[str]:

@@ -28,7 +28,7 @@ from cluster import stack as stack_module
 from cluster.procs import alive, descendants, matching, wait_until
 from nas.data.face_synthetics import scan_folder
 from tests.conftest import ROOT, subprocess_env
-from tests.searches import tiny_search
+from tools.tiny_search import tiny_search
 
 MODEL = "face-seg-hourglass"
 PULL = """

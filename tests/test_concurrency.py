@@ -13,7 +13,7 @@ import mlflow
 import optuna
 
 from tests.conftest import ROOT, subprocess_env
-from tests.searches import tiny_search
+from tools.tiny_search import tiny_search
 
 
 def _search(tmp: Path, cache: Path, study: str) -> subprocess.Popen:

@@ -52,7 +52,7 @@ def test_describe_latency_json(capsys) -> None:
 
 
 def test_describe_reads_its_defaults_from_the_config(capsys) -> None:
-    tiny = ROOT / "tests" / "data" / "tiny.yaml"
+    tiny = ROOT / "confs" / "tiny.yaml"
     assert main([str(PUBLISHED[0]), "--config", str(tiny), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert (info["image_size"], info["num_classes"]) == (64, 19)  # tiny.yaml's, the default's

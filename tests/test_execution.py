@@ -23,9 +23,7 @@ def _die(job: Job) -> None:
 
 @pytest.fixture(scope="module")
 def jobs(data_cache) -> list[Job]:
-    config = load_config(
-        [ROOT / "tests" / "data" / "tiny.yaml"], {"data.cache_dir": str(data_cache)}
-    )
+    config = load_config([ROOT / "confs" / "tiny.yaml"], {"data.cache_dir": str(data_cache)})
     template = job_template(config, load_data(config.data, config.model.image_size))
     genomes = [random_genome(config.space, random.Random(seed)) for seed in (1, 2, 3)]
     made = [

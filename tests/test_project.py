@@ -3,9 +3,12 @@ the Makefile's lint and install steps, CI = README."""
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 import tomllib
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -77,3 +80,20 @@ def test_makefile_serves_the_ui_and_the_dashboard_on_loopback() -> None:
     assert any(
         pin.startswith("optuna-dashboard==") for pin in _requirements("requirements-dev.txt")
     )
+
+
+def test_every_tool_and_benchmark_says_what_it_does_with_help(monkeypatch, capsys) -> None:
+    """What users and benchmarks run lives in tools/ and benchmarks/ (never in tests/), and each
+    answers --help."""
+    scripts = [p for p in sorted((ROOT / "tools").glob("*.py")) if "def main(" in p.read_text()]
+    scripts += sorted((ROOT / "benchmarks").glob("bench_*.py"))
+    assert len(scripts) > 10
+    for path in scripts:
+        module = importlib.import_module(f"{path.parent.name}.{path.stem}")
+        monkeypatch.setattr(sys, "argv", [path.name, "--help"])
+        with pytest.raises(SystemExit) as exit_:
+            module.main()
+        assert exit_.value.code == 0 and "usage:" in capsys.readouterr().out, path
+    main = re.compile(r"^if __name__ == .__main__.:", re.MULTILINE)
+    in_tests = [p.name for p in (ROOT / "tests").glob("*.py") if main.search(p.read_text())]
+    assert not in_tests, f"tests/ holds scripts: {in_tests}"

@@ -27,7 +27,7 @@ from nas.search.loop import SearchState, _generation_trials
 from nas.search.optuna_internals import SUGGEST
 from nas.search.study import base_sampler, make_sampler, stale_trials
 from tests.conftest import ROOT, subprocess_env
-from tests.searches import TINY, tiny_search
+from tools.tiny_search import TINY, tiny_search
 
 
 def _command(tmp: Path, cache: Path, *extra: str, **options) -> list[str]:
@@ -123,7 +123,7 @@ def test_a_resumed_study_asks_what_the_uninterrupted_one_would_have(sampler) -> 
 
 
 # Where the search is killed, in order, each time the command is run again: (point, n) is the
-# n-th time one run of the command gets to a point of tests/kill_driver.py
+# n-th time one run of the command gets to a point of tools/kill_driver.py
 KILLS = [
     ("mid-ask", 4 * 36 + 18),  # generation 1, its second trial half asked (36 genes a trial)
     ("outcome", 2),  # a training's outcome on disk, not logged

@@ -20,7 +20,7 @@ from nas.evaluation.latency import export_onnx
 from nas.search.checks import SearchError
 from tests.conftest import ROOT
 
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
+TINY = ROOT / "confs" / "tiny.yaml"
 
 
 def stub_miou(archid: str, seed: int = 0) -> float:

@@ -17,9 +17,9 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, subprocess_env
-from tests.ui_probe import _free_port
+from tools.ui_probe import _free_port
 
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
+TINY = ROOT / "confs" / "tiny.yaml"
 SEGMENT = """
 import sys, numpy as np, mlflow
 from PIL import Image

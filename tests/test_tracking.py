@@ -17,8 +17,8 @@ from mlflow.models import Model
 
 from nas.config import load_config
 from nas.tracking import runs, ui
-from tests import ui_probe
 from tests.test_search import NARROW, StubExecutor, run_with, tiny_config
+from tools import ui_probe
 
 PROMOTE = {"promotion.enabled": "true", "search.study_name": "seen"}
 
@@ -172,6 +172,6 @@ assert len(seen) == 2, seen
 def test_the_ui_shows_source_user_data_set_and_model_names(searched) -> None:
     with ui_probe.mlflow_ui(searched["uri"]) as base:
         rows = ui_probe.runs_table(base, "hourglass-nas")
-    ui_probe.check(rows)
+    assert not ui_probe.problems(rows)
     promoted = [r for r in rows if len(r["models"]) == 2]
     assert promoted and all(sorted(r["models"]) == [r["name"], f"{r['name']}-f1"] for r in promoted)

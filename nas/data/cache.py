@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from nas.paths import file_lock
+from filelock import FileLock
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def build_once(
     if target.is_dir() and not (check and check(target)):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(target.parent / f"{target.name}.lock"):
+    with FileLock(target.parent / f"{target.name}.lock"):
         problem = check(target) if check and target.is_dir() else ""
         if target.is_dir() and not problem:
             return target

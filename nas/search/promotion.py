@@ -15,9 +15,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import optuna
-import pandas as pd
+from scipy import stats
 
 from nas.config import PromotionConfig, TrainingConfig
 from nas.evaluation.objectives import DEFAULT_OBJECTIVES, Objective, axes
@@ -106,9 +105,6 @@ def apply_record(c: Candidate, record: dict[str, Any]) -> None:
 
 def rank_correlation(low: Sequence[float], high: Sequence[float]) -> float:
     """Spearman's rank correlation (NaN for fewer than 3 pairs or a constant side)."""
-    if len(low) < 3:
+    if len(low) < 3 or len(set(low)) < 2 or len(set(high)) < 2:
         return math.nan
-    ranks = pd.DataFrame({"low": low, "high": high}).rank()
-    if ranks["low"].nunique() < 2 or ranks["high"].nunique() < 2:
-        return math.nan
-    return float(np.corrcoef(ranks["low"], ranks["high"])[0, 1])
+    return float(stats.spearmanr(low, high).statistic)

@@ -2,11 +2,12 @@
 fetch the experiment's runs and logged models through MLflow's REST API, and check that every
 candidate run has a source, a user, a data set and a named model. After `make search`:
 
-    python -m tests.ui_probe sqlite:///mlflow.db hourglass-nas
+    python -m tools.ui_probe [--store sqlite:///mlflow.db] [--experiment hourglass-nas]
 """
 
 from __future__ import annotations
 
+import argparse
 import socket
 import subprocess
 import sys
@@ -42,8 +43,8 @@ def mlflow_ui(store: str, timeout_s: float = 120):
                     break
             except requests.RequestException:
                 pass
-            assert server.poll() is None, "mlflow ui exited"
-            assert time.monotonic() < deadline, "mlflow ui did not answer"
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow ui on {store} did not answer at {base}")
             time.sleep(0.5)
         yield base
     finally:
@@ -87,26 +88,41 @@ def runs_table(base: str, experiment_name: str) -> list[dict[str, Any]]:
     return rows
 
 
-def check(rows: list[dict[str, Any]]) -> None:
-    """Every candidate shows a source, a user and a data set; each trained one a named model."""
+def problems(rows: list[dict[str, Any]]) -> list[str]:
+    """What a candidate run lacks: a source, a user, a data set; a trained one, a model named
+    after it. Empty when every candidate shows them."""
     candidates = [r for r in rows if r["kind"] == "candidate"]
-    assert candidates, "no candidate runs"
+    found = [] if candidates else ["no candidate runs"]
     for r in candidates:
-        assert r["source"] and r["user"] and r["datasets"], r
-        if r["state"] == "complete":
-            assert r["models"] and all(m.startswith(r["name"]) for m in r["models"]), r
+        if not (r["source"] and r["user"] and r["datasets"]):
+            found.append(f"{r['name']} lacks a source, a user or a data set: {r}")
+        named = r["models"] and all(m.startswith(r["name"]) for m in r["models"])
+        if r["state"] == "complete" and not named:
+            found.append(f"{r['name']} is trained but shows no model named after it: {r}")
+    return found
 
 
-def main(store: str, experiment_name: str) -> None:
-    with mlflow_ui(store) as base:
-        rows = runs_table(base, experiment_name)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.ui_probe", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--store", default="sqlite:///mlflow.db", help="the MLflow store")
+    parser.add_argument("--experiment", default="hourglass-nas", help="the search's experiment")
+    args = parser.parse_args(argv)
+    with mlflow_ui(args.store) as base:
+        rows = runs_table(base, args.experiment)
     for r in rows:
         print(
             f"{r['name']:<20} {r['source'][-30:]:<30} {r['user']:<8} {r['datasets']} {r['models']}"
         )
-    check(rows)
+    found = problems(rows)
+    for problem in found:
+        print(f"error: {problem}", file=sys.stderr)
+    if found:
+        return 1
     print(f"ok: {len(rows)} runs")
+    return 0
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    sys.exit(main())

@@ -1,9 +1,13 @@
-"""`python -m tests.kill_driver POINT N ARGS...`: the search command (entrypoints.search ARGS)
-that SIGKILLs itself the N-th time it gets to POINT, with no chance to clean up, as a power cut
-or the OOM killer would (tests/test_resume.py, benchmarks/bench_resume.py)."""
+"""The search command (`python -m entrypoints.search ARGS`) that SIGKILLs itself the N-th time it
+gets to POINT, with no chance to clean up, as a power cut or the OOM killer would
+(tests/test_resume.py, benchmarks/bench_resume.py).
+
+    python -m tools.kill_driver POINT N [ARGS of entrypoints.search ...]
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -11,12 +15,13 @@ import sys
 import mlflow
 import optuna
 
+from nas.search.optuna_internals import SUGGEST
 from nas.search.pending import PendingOutcomes
 from nas.tracking.search_run import SearchTracker
 
 # POINT -> (owner, attribute, whether the kill comes before or after the call)
 POINTS = {
-    "mid-ask": (optuna.Trial, "_suggest", "before"),  # some of a new trial's genes drawn
+    "mid-ask": (*SUGGEST, "before"),  # some of a new trial's genes drawn
     "measured": (SearchTracker, "candidate_started", "after"),  # a candidate's run created
     "outcome": (PendingOutcomes, "keep", "after"),  # a training's outcome kept, not logged
     "recorded": (SearchTracker, "candidate_closed", "before"),  # recorded, its run open, not told
@@ -44,14 +49,20 @@ def arm(point: str, n: int) -> None:
     setattr(owner, name, wrapper)
 
 
-def main() -> int:
-    point, n, *args = sys.argv[1:]
-    arm(point, int(n))
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.kill_driver", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("point", choices=sorted(POINTS), help="where to kill the search")
+    parser.add_argument("n", type=int, help="kill it the n-th time it gets there (from 1)")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the search command's arguments")
+    args = parser.parse_args(argv)
+    arm(args.point, args.n)
     from entrypoints.cli import run_main
     from entrypoints.search import RESUME
     from entrypoints.search import main as search
 
-    return run_main(lambda: search(args), on_stop=RESUME)
+    return run_main(lambda: search(args.args), on_stop=RESUME)
 
 
 if __name__ == "__main__":
