@@ -1,6 +1,6 @@
-"""Start the MLflow UI on this project's store and print (and, with a browser, open) the address of
-the latest search's candidates: a runs table with val_miou, latency_ms, num_params, nas.state and
-nas.pareto, as a model-training experiment."""
+"""Start the MLflow UI on this project's store (one web worker, no job runner) and print (and, with
+a browser, open) the address of the latest search's candidates: a runs table with val_miou,
+latency_ms, num_params, nas.state and nas.pareto first, as a model-training experiment."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--experiment-name", default=DEFAULTS.tracking.experiment_name)
     args = parser.parse_args(argv)
-    return serve(args.backend_store_uri, args.host, args.port, args.experiment_name)
+    serve(args.backend_store_uri, args.host, args.port, args.experiment_name)
+    return 0  # not reached: serve() becomes the server
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import requests
 
+from cluster.procs import free_port
 from tests.conftest import ROOT, subprocess_env
-from tools.ui_probe import _free_port
 
 TINY = ROOT / "confs" / "tiny.yaml"
 SEGMENT = """
@@ -186,7 +186,7 @@ def test_select_through_mlflow_run(searched: Path) -> None:
 
 def test_serve_and_call_a_registered_model(searched: Path, tmp_path: Path) -> None:
     """The README's `mlflow models serve` and `curl` example."""
-    env, uri, port = _env(searched), "models:/face-seg-hourglass@pareto-knee", _free_port()
+    env, uri, port = _env(searched), "models:/face-seg-hourglass@pareto-knee", free_port()
     mlflow_cli = str(Path(sys.executable).parent / "mlflow")
     download = [mlflow_cli, "artifacts", "download", "-u", f"{uri}/serving_input_example.json"]
     subprocess.run([*download, "-d", str(tmp_path)], env=env, cwd=searched, check=True)

@@ -6,15 +6,20 @@ names, the plots; and that importing the project leaves MLflow's warnings and lo
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import mlflow
 import optuna
+import psutil
 import pytest
 from mlflow.models import Model
 
+from cluster.procs import free_port
+from nas.commands.ui import addresses, wait_until_up
 from nas.config import load_config
 from nas.tracking import runs, ui
 from tests.test_search import NARROW, StubExecutor, run_with, tiny_config
@@ -145,11 +150,16 @@ def test_shared_view_opens_the_candidates_as_a_runs_table(client, searched) -> N
     view = json.loads(client.get_experiment(experiment_id).tags[ui.SHARED_VIEW_TAG + key])
     assert "metrics.`val_miou`" in view["selectedColumns"]
     assert "tags.`nas.pareto`" in view["selectedColumns"]
+    assert view["columnOrder"][:2] == ["metrics.`val_miou`", "metrics.`latency_ms`"]
     url = ui.runs_url(experiment_id, key, "http://127.0.0.1:5000")
     assert url == (
         f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?"
         f"workflowType=machine_learning&viewStateShareKey={key}"
     )
+    run = ui.run_url(experiment_id, searched["run_id"], "http://127.0.0.1:5000")
+    assert run.endswith(f"/runs/{searched['run_id']}?workflowType=machine_learning")
+    for _, address in addresses("hourglass-nas", "http://127.0.0.1:5000"):
+        assert "workflowType=machine_learning" in address  # every printed one: model training
 
 
 def test_importing_the_project_leaves_mlflow_warnings_and_logging_alone() -> None:
@@ -169,9 +179,32 @@ assert len(seen) == 2, seen
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
 
 
-def test_the_ui_shows_source_user_data_set_and_model_names(searched) -> None:
-    with ui_probe.mlflow_ui(searched["uri"]) as base:
+def test_make_ui_serves_the_candidates_from_one_small_server(searched) -> None:
+    """`make ui`'s command prints addresses that open in model-training mode, becomes one web
+    worker without MLflow's job runner, and the runs it serves show a source, a user, a data
+    set and the models named after them."""
+    port = free_port()
+    command = [sys.executable, "-m", "entrypoints.ui", "--backend-store-uri", searched["uri"]]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=Path(__file__).parent.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until_up(base, server)
+        below = psutil.Process(server.pid).children(recursive=True)
+        assert len(below) <= 1, [p.cmdline() for p in below]  # uvicorn alone: no job runner
         rows = ui_probe.runs_table(base, "hourglass-nas")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        printed = server.communicate(timeout=60)[0]
+    addresses = [line.strip() for line in printed.splitlines() if line.startswith("  http")]
+    assert len(addresses) == 2, printed
+    assert all("workflowType=machine_learning" in address for address in addresses)
     assert not ui_probe.problems(rows)
     promoted = [r for r in rows if len(r["models"]) == 2]
     assert promoted and all(sorted(r["models"]) == [r["name"], f"{r['name']}-f1"] for r in promoted)

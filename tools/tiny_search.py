@@ -47,12 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--kill", nargs=2, metavar=("POINT", "N"), help="SIGKILL it there (tools.kill_driver)"
     )
-    parser.add_argument("overrides", nargs="*", help="after --: --section.key VALUE ...")
-    args = parser.parse_args(argv)
+    parser.epilog = "Arguments after -- go to the search command: --section.key VALUE ..."
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    args, overrides = parser.parse_args(argv[:split]), argv[split + 1 :]
     kill = (args.kill[0], int(args.kill[1])) if args.kill else None
-    command = tiny_search(
-        args.output_dir, args.cache, *args.overrides, serial=not args.ray, kill=kill
-    )
+    command = tiny_search(args.output_dir, args.cache, *overrides, serial=not args.ray, kill=kill)
     return subprocess.call(command, cwd=PROJECT_ROOT)
 
 

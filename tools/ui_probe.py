@@ -1,6 +1,7 @@
-"""What the MLflow UI shows of a search, read the way the UI reads it: start `mlflow ui` on a store,
-fetch the experiment's runs and logged models through MLflow's REST API, and check that every
-candidate run has a source, a user, a data set and a named model. After `make search`:
+"""What the MLflow UI shows of a search, read the way the UI reads it: start the `mlflow ui` of
+`make ui` on a store, fetch the experiment's runs and logged models through MLflow's REST API, and
+check that every candidate run has a source, a user, a data set and a named model. After `make
+search`:
 
     python -m tools.ui_probe [--store sqlite:///mlflow.db] [--experiment hourglass-nas]
 """
@@ -8,48 +9,13 @@ candidate run has a source, a user, a data set and a named model. After `make se
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from typing import Any
 
 import requests
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def mlflow_ui(store: str, timeout_s: float = 120):
-    """`mlflow ui` on a free local port; yields its base URL."""
-    port = _free_port()
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", store]
-    server = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"mlflow ui on {store} did not answer at {base}")
-            time.sleep(0.5)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+from cluster.procs import free_port
+from nas.commands.ui import running_server
 
 
 def _post(base: str, path: str, body: dict) -> dict:
@@ -109,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--store", default="sqlite:///mlflow.db", help="the MLflow store")
     parser.add_argument("--experiment", default="hourglass-nas", help="the search's experiment")
     args = parser.parse_args(argv)
-    with mlflow_ui(args.store) as base:
+    with running_server(args.store, "127.0.0.1", free_port()) as base:
         rows = runs_table(base, args.experiment)
     for r in rows:
         print(

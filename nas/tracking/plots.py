@@ -4,10 +4,12 @@ hypervolume per generation. nas.tracking.plots_html draws the same as an interac
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from nas.evaluation.objectives import Objective, axes
@@ -28,6 +30,22 @@ def panels(objectives: Sequence[Objective]) -> list[Panel]:
 
 def front_points(front: Sequence[Candidate], x: Objective, y: Objective) -> list[tuple]:
     return sorted((getattr(c, x.name), getattr(c, y.name)) for c in front)
+
+
+def log_ticks(values: Sequence[float]) -> list[float]:
+    """Ticks for a log axis over `values` (> 0) read as plain numbers (0.3, 0.5, 1, 2 ms): every
+    step of 1 to 9 times a power of ten within a decade, 1-2-5 over a wider span, one tick
+    beyond either end."""
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    if not positive:
+        return []
+    low, high = min(positive), max(positive)
+    mantissas = range(1, 10) if high / low < 10 else (1, 2, 5) if high / low < 1000 else (1,)
+    powers = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+    ticks = sorted(float(f"{m * 10.0**p:.12g}") for p in powers for m in mantissas)
+    below = [t for t in ticks if t < low][-1:]
+    above = [t for t in ticks if t > high][:1]
+    return below + [t for t in ticks if low <= t <= high] + above
 
 
 def generation_colour(generation: int, generations: int) -> tuple:
@@ -72,6 +90,9 @@ def _draw_panel(
     _mark(ax, panel, [latest[a] for a in marks if a in latest], marks)
     if x.cheap:  # costs span orders of magnitude: one slow model must not squeeze the rest
         ax.set_xscale("log")
+        ticks = log_ticks([getattr(c, x.name) for c in trained])
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel(f"{x.label}{', log scale' if x.cheap else ''}")
     ax.set_ylabel(y.label)
     ax.grid(alpha=0.3)

@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 
 from nas.evaluation.objectives import Objective
 from nas.search.candidates import Candidate
-from nas.tracking.plots import Marks, Panel, generation_colour, panels
+from nas.tracking.plots import Marks, Panel, generation_colour, log_ticks, panels
 
 HOVER = (
     "<b>%{customdata[0]}</b> generation %{customdata[1]}, fidelity %{customdata[2]}<br>"
@@ -119,12 +119,16 @@ def pareto_figure(
             trace.showlegend, trace.legendgroup = col == 1, trace.name
             fig.add_trace(trace, row=1, col=col)
         x, y = panel
-        fig.update_xaxes(title_text=x.label, type="log" if x.cheap else "linear", row=1, col=col)
+        if x.cheap:  # a log axis, its ticks read as plain numbers in the objective's unit
+            ticks = log_ticks([getattr(c, x.name) for c in trained])
+            labels = [f"{t:g}" for t in ticks]
+            fig.update_xaxes(type="log", tickvals=ticks, ticktext=labels, row=1, col=col)
+        fig.update_xaxes(title_text=x.label, row=1, col=col)
         fig.update_yaxes(title_text=y.label, row=1, col=col)
     fig.update_layout(
         title="Pareto front evolution (hover a point for its run; click to open it)",
         height=560,
-        width=max(900, 700 * len(shown)),
+        autosize=True,  # the page's width: the frame it is shown in (MLflow's artifact viewer)
         template="plotly_white",
     )
     return fig
@@ -144,7 +148,7 @@ def hypervolume_figure(hypervolumes: Sequence[float], reference: str) -> go.Figu
         xaxis={"title": "generation", "dtick": 1},
         yaxis={"title": "hypervolume"},
         height=380,
-        width=900,
+        autosize=True,
         template="plotly_white",
     )
     return fig
@@ -162,10 +166,9 @@ def plot_html(
 ) -> Path:
     """One page holding plotly itself (about 5 MB), so it opens offline and in the MLflow UI."""
     pareto = pareto_figure(candidates, fronts, objectives, marks, links)
-    body = pareto.to_html(full_html=False, include_plotlyjs=True, post_script=OPEN_RUN)
-    hv = hypervolume_figure(hypervolumes, reference).to_html(
-        full_html=False, include_plotlyjs=False
-    )
+    fill = {"full_html": False, "default_width": "100%", "config": {"responsive": True}}
+    body = pareto.to_html(include_plotlyjs=True, post_script=OPEN_RUN, **fill)
+    hv = hypervolume_figure(hypervolumes, reference).to_html(include_plotlyjs=False, **fill)
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>Pareto front evolution</title>"
         f"</head><body>{body}{hv}</body></html>"

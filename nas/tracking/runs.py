@@ -111,10 +111,11 @@ def log_new_params(client: MlflowClient, run_id: str, params: dict[str, Any]) ->
 def log_metrics(
     client: MlflowClient, run_id: str, metrics: dict[str, float], step: int = 0
 ) -> None:
-    """Log the finite metrics at `step` in one call."""
+    """Log the finite metrics at `step` in one call, to 6 significant digits (more than any of
+    them is measured to; MLflow's tables show a value's every digit)."""
     now_ms = int(time.time() * 1000)
     items = [
-        Metric(k, float(v), now_ms, step)
+        Metric(k, float(f"{float(v):.6g}"), now_ms, step)
         for k, v in metrics.items()
         if v is not None and np.isfinite(v)
     ]

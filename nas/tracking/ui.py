@@ -1,12 +1,13 @@
-"""Addresses in the MLflow UI: a run's page, and an experiment's runs table opened as a
-model-training experiment with the search's columns.
+"""Addresses in the MLflow UI, every one opened in model-training mode: a run's page, and an
+experiment's runs table with the search's columns.
 
-MLflow 3.17's UI ignores the experiment tag `mlflow.experimentKind`: it shows every experiment as
-the browser's workflow switch says (GenAI, its first choice, opens on "Overview" and traces; Model
-training opens on the runs), and the URL parameter `workflowType=machine_learning` overrides that.
-The columns a runs table shows live in the browser too, except for a view shared through the URL:
-`viewStateShareKey=KEY` loads the experiment tag `mlflow.sharedViewState.KEY`, a JSON object of
-search facets (filter, order) and table state (`selectedColumns`), which this module writes.
+MLflow 3.17's UI ignores the experiment tag `mlflow.experimentKind`: it shows every page as the
+browser's workflow switch says (GenAI, its first choice, opens an experiment on "Overview" and a
+run among "Evaluations"), and the URL parameter `workflowType=machine_learning` overrides that on
+any page. The columns a runs table shows live in the browser too, except for a view shared
+through the URL: `viewStateShareKey=KEY` loads the experiment tag `mlflow.sharedViewState.KEY`, a
+JSON object of search facets (filter, order) and table state (`selectedColumns`, `columnOrder`,
+`columnWidths`), which this module writes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from nas.tracking.runs import TAG_KIND, TAG_STUDY, tracking_uri
 DEFAULT_UI = "http://127.0.0.1:5000"  # where `make ui` serves a local store
 VIEW_KEY = "nas-candidates"
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
-COLUMNS = (
+MODEL_TRAINING = {"workflowType": "machine_learning"}
+COLUMNS = (  # in this order, from the left: the objectives first
     ("metrics", "val_miou"),
     ("metrics", "latency_ms"),
     ("metrics", "num_params"),
@@ -44,16 +46,21 @@ def ui_base(uri: str | None = None) -> str:
 
 
 def run_url(experiment_id: str, run_id: str, base: str | None = None) -> str:
-    return f"{base or ui_base()}/#/experiments/{experiment_id}/runs/{run_id}"
+    query = urlencode(MODEL_TRAINING)
+    return f"{base or ui_base()}/#/experiments/{experiment_id}/runs/{run_id}?{query}"
 
 
 def candidates_view(study: str) -> dict:
-    """Search facets and table state of the view: this study's candidates, best mIoU first."""
+    """Search facets and table state of the view: this study's candidates, best mIoU first,
+    the objectives in the first columns, wide enough for their values."""
+    columns = [f"{kind}.`{name}`" for kind, name in COLUMNS]
     return {
         "searchFilter": f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_KIND}` = 'candidate'",
         "orderByKey": "metrics.`val_miou`",
         "orderByAsc": False,
-        "selectedColumns": [f"{kind}.`{name}`" for kind, name in COLUMNS],
+        "selectedColumns": columns,
+        "columnOrder": columns,
+        "columnWidths": {column: 120 for column in columns if column.startswith("metrics.")},
     }
 
 
@@ -68,7 +75,7 @@ def share_candidates_view(client: MlflowClient, experiment_id: str, study: str) 
 
 def runs_url(experiment_id: str, view_key: str = "", base: str | None = None) -> str:
     """The experiment's runs table as a model-training experiment (and with a shared view)."""
-    query = {"workflowType": "machine_learning"}
+    query = dict(MODEL_TRAINING)
     if view_key:
         query["viewStateShareKey"] = view_key
     return f"{base or ui_base()}/#/experiments/{experiment_id}/runs?{urlencode(query)}"
