@@ -1,8 +1,11 @@
 """A PostgreSQL server of the stack's own: its data folder, TCP on 127.0.0.1 only (no unix socket),
-password authentication, a role `nas` owning one database per use."""
+password authentication, a role `nas` owning one database per use. As root, the server runs as
+user `postgres` and keeps its files in a folder of that user's (`server_folder`): a checkout in a
+private folder (mode 0700, like root's home or `mktemp -d`) is one that user cannot enter."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -44,23 +47,53 @@ def binaries() -> Path:
     raise StackError(f"no PostgreSQL server programs found; {INSTALL_HINT}.")
 
 
-def _as_owner(args: list[str]) -> list[str]:
-    """initdb refuses to run as root: as root, run PostgreSQL's programs as user `postgres`."""
-    if os.geteuid() != 0:
-        return args
+def _owner() -> pwd.struct_passwd:
     try:
-        pwd.getpwnam("postgres")
+        return pwd.getpwnam("postgres")
     except KeyError:
         raise StackError(
             f"running as root, but there is no `postgres` user to own the database; {INSTALL_HINT}."
         ) from None
+
+
+def server_folder(home: Path) -> Path:
+    """Where the stack whose data lives in `home` keeps PostgreSQL's files: `home`/postgres, or,
+    as root, <home of user postgres>/nas-stacks/<a digest of `home`> (/var/tmp/nas-stacks where
+    that user has no home folder)."""
+    if os.geteuid() != 0:
+        return home / "postgres"
+    own_home = Path(_owner().pw_dir)
+    base = own_home if own_home.is_dir() else Path("/var/tmp")
+    return base / "nas-stacks" / hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:16]
+
+
+def _as_owner(args: list[str]) -> list[str]:
+    """initdb refuses to run as root: as root, run PostgreSQL's programs as user `postgres`."""
+    if os.geteuid() != 0:
+        return args
+    _owner()
     return ["runuser", "-u", "postgres", "--", *args]
 
 
 def _own(path: Path) -> None:
     if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
+        user = _owner()
         os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def _make(folder: Path) -> None:
+    """The server's folder, its owner's alone (as root, its parent can be entered by anyone)."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            folder.parent.chmod(0o711)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        _own(folder)
+    except OSError as err:
+        raise StackError(
+            f"cannot make PostgreSQL's folder {folder} ({err.strerror}); set NAS_CLUSTER_DIR to "
+            "a folder that user postgres can enter, or run the stack as a user other than root."
+        ) from None
 
 
 def running(folder: Path) -> bool:
@@ -76,8 +109,7 @@ def running(folder: Path) -> bool:
 
 
 def _init(folder: Path, secrets: dict[str, str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    _own(folder)
+    _make(folder)
     pwfile = folder / "pwfile"
     pwfile.write_text(secrets["postgres_password"] + "\n")
     _own(pwfile)
@@ -167,6 +199,7 @@ def start(folder: Path, port: int, secrets: dict[str, str], databases: tuple[str
 
 
 def stop(folder: Path) -> None:
+    """Stop the server of `folder` (if it runs), waiting for it to end."""
     if running(folder):
         run(
             _as_owner(

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
+import contextlib
 import subprocess
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import psutil
+
 
 class StackError(RuntimeError):
     """A part of the stack cannot be started or reached; the message says which and why."""
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on at 127.0.0.1 now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def spawn(
@@ -90,67 +77,46 @@ def wait_until(
 
 
 def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, exited but not yet reaped, does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
-
-
-def _parents() -> dict[int, int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                parents[int(entry.name)] = int(fields[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    return parents
 
 
 def matching(marker: str) -> list[int]:
-    """PIDs whose command line holds `marker`, and all their descendants."""
+    """PIDs whose command line holds `marker`, and all their descendants, alive."""
     roots = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if marker.encode() in (entry / "cmdline").read_bytes():
-                    roots.append(int(entry.name))
-            except OSError:
-                continue
+    for proc in psutil.process_iter(["cmdline"]):
+        if proc.pid != psutil.Process().pid and marker in " ".join(proc.info["cmdline"] or []):
+            roots.append(proc.pid)
     return [pid for pid in descendants(roots) if alive(pid)]
 
 
 def descendants(roots: Iterable[int]) -> list[int]:
     """`roots` and every process below them."""
-    parents = _parents()
     found = set(roots)
-    grew = True
-    while grew:
-        children = {pid for pid, ppid in parents.items() if ppid in found} - found
-        found |= children
-        grew = bool(children)
+    for pid in list(found):
+        try:
+            found.update(child.pid for child in psutil.Process(pid).children(recursive=True))
+        except psutil.NoSuchProcess:
+            continue
     return sorted(found)
 
 
 def stop(pids: Iterable[int], grace: float = 10) -> None:
     """SIGTERM, then SIGKILL whatever is still alive after `grace` seconds."""
-    pids = [pid for pid in pids if alive(pid)]
+    procs = []
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for pid in pids:
-        if alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, left = psutil.wait_procs(procs, timeout=grace)
+    for proc in left:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(left, timeout=grace)

@@ -15,27 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import secrets
 import shutil
 import sys
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from cluster import postgres
-from cluster.procs import (
-    StackError,
-    alive,
-    descendants,
-    free_port,
-    matching,
-    port_open,
-    run,
-    spawn,
-    stop,
-    wait_until,
-)
+from cluster.ports import free_port, port_open
+from cluster.procs import StackError, alive, descendants, matching, spawn, stop, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 BUCKET = "nas-artifacts"
@@ -240,34 +232,33 @@ def _ray_node(stack: Stack, name: str, head: bool) -> int:
         f"--temp-dir={stack.ray_marker}/{name}",
         "--block",
     ]
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS")}
+    # ray_node.py sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER for the processes it starts; in its own
+    # environment the variable would refuse a second node
+    dropped = ("PYTHONPATH", "RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(NAS_CACHE_DIR=str(node / "cache"), RAY_AUTH_MODE="disabled")
     return _spawn(stack, f"ray-{name}", args, env=env, cwd=node / "work")
 
 
 def _ray_nodes_alive(stack: Stack) -> int:
-    """Alive nodes as `ray status` counts them (0 when the head does not answer)."""
-    try:
-        text = run(
-            [
-                sys.executable,
-                str(ROOT / "cluster" / "ray_node.py"),
-                "status",
-                f"--address=127.0.0.1:{stack.ports['ray']}",
-            ],
-            "ray status",
-            timeout=30,
-            env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+    """Alive nodes of the stack's Ray cluster, as `ray.nodes()` tells a driver connected to it
+    (this process; it stays connected until ray.shutdown())."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # keep 127.0.0.1 (cluster/ray_node.py)
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(
+            address=f"127.0.0.1:{stack.ports['ray']}",
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+            configure_logging=False,
         )
-    except StackError:
-        return 0
-    active = text.split("Active:", 1)[-1].split("Pending:", 1)[0]
-    return sum(line.strip().split(" ", 1)[-1].startswith("node_") for line in active.splitlines())
+    return sum(node["Alive"] for node in ray.nodes())
 
 
 def start_ray(stack: Stack) -> None:
-    if port_open(stack.ports["ray"]) and _ray_nodes_alive(stack) >= 2:
-        return
+    """The head node (unless it answers), then the second node (unless both are alive)."""
     if not port_open(stack.ports["ray"]):
         pid = _ray_node(stack, "head", head=True)
         wait_until(
@@ -276,39 +267,57 @@ def start_ray(stack: Stack) -> None:
             stack.home / "ray-head.log",
             pid=pid,
         )
-    pid = _ray_node(stack, "node2", head=False)
-    wait_until(
-        lambda: _ray_nodes_alive(stack) >= 2,
-        "the second Ray node",
-        stack.home / "ray-node2.log",
-        pid=pid,
-    )
+    try:
+        if _ray_nodes_alive(stack) < 2:
+            pid = _ray_node(stack, "node2", head=False)
+            wait_until(
+                lambda: _ray_nodes_alive(stack) >= 2,
+                "the second Ray node",
+                stack.home / "ray-node2.log",
+                pid=pid,
+            )
+    finally:
+        import ray
+
+        ray.shutdown()
+
+
+def start_postgres(stack: Stack) -> None:
+    folder = postgres.server_folder(stack.home)
+    postgres.start(folder, stack.ports["postgres"], stack.secrets, DATABASES)
 
 
 def up(stack: Stack) -> None:
-    say("PostgreSQL")
-    postgres.start(stack.home / "postgres", stack.ports["postgres"], stack.secrets, DATABASES)
-    say("S3 endpoint")
-    start_s3(stack)
+    """Start every part that does not run: PostgreSQL, the S3 endpoint and the Ray cluster at
+    once, then the MLflow server (it needs PostgreSQL)."""
+    say("PostgreSQL, S3 endpoint, Ray cluster")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = [pool.submit(part, stack) for part in (start_postgres, start_s3)]
+        start_ray(stack)  # here: a Ray driver wants the main thread
+        for done in started:
+            done.result()  # the first failure, with its message
     say("MLflow tracking server")
     start_mlflow(stack)
-    say("Ray cluster")
-    start_ray(stack)
 
 
 def down(stack: Stack, purge: bool) -> None:
-    for part in ("ray-node2", "ray-head", "mlflow", "s3"):
-        _stop(stack, part)
-    stop(matching(stack.ray_marker))  # anything of Ray's that outlived its node process
-    postgres.stop(stack.home / "postgres")
+    """Stop every part at once (and anything of Ray's that outlived its node process), then
+    PostgreSQL; with `purge`, delete their data too."""
+    pidfiles = [stack.home / f"{part}.pid" for part in ("ray-node2", "ray-head", "mlflow", "s3")]
+    pids = [int(p.read_text()) for p in pidfiles if p.exists()]
+    stop(descendants([pid for pid in pids if alive(pid)]) + matching(stack.ray_marker))
+    for pidfile in pidfiles:
+        pidfile.unlink(missing_ok=True)
+    postgres.stop(postgres.server_folder(stack.home))
     if purge:
+        shutil.rmtree(postgres.server_folder(stack.home), ignore_errors=True)
         shutil.rmtree(stack.home, ignore_errors=True)
         shutil.rmtree(stack.ray_marker, ignore_errors=True)
 
 
 def status(stack: Stack) -> dict[str, bool]:
     return {
-        "postgres": postgres.running(stack.home / "postgres"),
+        "postgres": postgres.running(postgres.server_folder(stack.home)),
         "s3": port_open(stack.ports["s3"]),
         "mlflow": _mlflow_ready(stack.ports["mlflow"]),
         "ray": port_open(stack.ports["ray"]),

@@ -31,13 +31,13 @@ class SpaceConfig:
     num_blocks: int = 4  # downsample blocks per hourglass (skip and upsample: one fewer)
     stem_strides: tuple[int, ...] = (2, 4)  # stride choices of the first convolution
     base_channels: tuple[int, ...] = (16, 24, 32, 48)  # channel choices after the stem
-    ch_factors: tuple[float, ...] = (0.8, 1.0, 1.2, 1.5, 1.6, 2.0, 2.2)  # per downsample block
+    ch_factors: tuple[float, ...] = (0.8, 1.0, 1.2, 1.5, 1.6, 2.0, 2.2)  # channel growth choices
     ops: tuple[str, ...] = ("conv3x3", "conv5x5", "conv7x7")  # layer choices of every block
-    max_hourglasses: int = 2  # hourglasses in sequence: 1 to this
-    max_down_layers: int = 4  # layers per downsample block: 1 to this
-    max_skip_layers: int = 2  # layers per skip block: 0 (identity) to this
-    max_up_layers: int = 4  # layers per upsample block: 1 to this
-    max_post_layers: int = 2  # layers after the final upsampling: 0 to this
+    max_hourglasses: int = 2  # the most hourglasses in sequence (the fewest: 1)
+    max_down_layers: int = 4  # the most layers of a downsample block (the fewest: 1)
+    max_skip_layers: int = 2  # the most layers of a skip block (0: an identity)
+    max_up_layers: int = 4  # the most layers of an upsample block (the fewest: 1)
+    max_post_layers: int = 2  # the most layers after the final upsampling (the fewest: 0)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class DataConfig:
     val_size: int = 0  # validation images just before the test ones (0: 2% of the folder)
     test_size: int = 0  # test images taken last (0: 10% of the folder)
     synthetic_num_images: int = 1000  # built-in synthetic faces to generate
-    synthetic_image_size: int = 256  # their size in pixels (resized to model.image_size)
+    synthetic_image_size: int = 256  # the built-in faces' size (resized to model.image_size)
     synthetic_seed: int = 0  # the same seed generates the same faces
 
 
@@ -96,12 +96,12 @@ class LatencyConfig:
 
     num_threads: int = 1  # ONNX Runtime intra-op threads
     warmup_runs: int = 10  # untimed runs first
-    min_runs: int = 30  # timed runs at least...
-    max_runs: int = 300  # ...and at most,
-    target_seconds: float = 3.0  # more than min_runs while within this time
+    min_runs: int = 30  # the fewest timed runs
+    max_runs: int = 300  # the most timed runs
+    target_seconds: float = 3.0  # timed runs go on beyond min_runs while within this many seconds
     opset: int = 18  # ONNX opset of the export
     exporter: str = "dynamo"  # dynamo (torch.export) or torchscript (deprecated by torch, faster)
-    onnx_tolerance: float = 1e-3  # most |logit| difference ONNX vs PyTorch, x max(1, |logits|)
+    onnx_tolerance: float = 1e-3  # the most an ONNX logit may differ, times max(1, largest logit)
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ HV_REF = {"val_miou": 0.0, "latency_ms": 1000.0, "num_params": 20e6, "macs": 50e
 class SearchConfig:
     """The objectives, the sampler, execution, resume and the hypervolume reference point."""
 
-    objectives: tuple[str, ...] = ("val_miou", "latency_ms")  # names in objectives.py's table
+    objectives: tuple[str, ...] = ("val_miou", "latency_ms")  # of nas/evaluation/objectives.py
     sampler: str = "nsga2"  # nsga2, nsga3, tpe (multi-objective) or random (the baseline)
     population_size: int = 20  # candidates per generation
     generations: int = 10  # generations in all, the first one random

@@ -1,12 +1,22 @@
-"""Shared fixtures: the published architectures and a small search space for fast models."""
+"""Shared fixtures: the published architectures, a small search space for fast models, one data
+cache for the session, and the local scale-out stack, started once."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import pytest
 
+from cluster import postgres
+from cluster.procs import alive, descendants, matching
 from nas.config import SpaceConfig
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -39,3 +49,91 @@ def _forget_mlflow_experiment():
     yield
     for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID"):
         os.environ.pop(name, None)
+
+
+@dataclass
+class Stack:
+    """The local scale-out stack of cluster/stack.py, as the tests see it."""
+
+    checkout: Path  # the copy of the checkout it was started from
+    home: Path  # its data folder
+    exports: dict[str, str]
+    ports: dict[str, int]
+    secrets: dict[str, str]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return subprocess_env(**{**self.exports, "RAY_AUTH_MODE": "disabled", **extra})
+
+    def client(self) -> mlflow.MlflowClient:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = self.exports["MLFLOW_TRACKING_USERNAME"]
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = self.exports["MLFLOW_TRACKING_PASSWORD"]
+        return mlflow.MlflowClient(tracking_uri=self.exports["MLFLOW_TRACKING_URI"])
+
+    def stack_command(self, *args: str) -> subprocess.CompletedProcess:
+        """`python -m cluster.stack ARGS` as a user runs it in the copy (its default home)."""
+        env = {k: v for k, v in subprocess_env().items() if k != "NAS_CLUSTER_DIR"}
+        return subprocess.run(
+            [sys.executable, "-m", "cluster.stack", *args],
+            cwd=self.checkout,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+
+def copy_checkout(target: Path) -> None:
+    """The files of this checkout that git would clone, as they are now (uncommitted changes
+    included), copied to `target`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def started_pids(home: Path) -> list[int]:
+    """The processes the stack in `home` started: its parts' PIDs and PostgreSQL's server."""
+    pids = [int(p.read_text()) for p in home.glob("*.pid")]
+    postmaster = postgres.server_folder(home) / "data" / "postmaster.pid"
+    if postmaster.exists():
+        pids.append(int(postmaster.read_text().split()[0]))
+    return pids
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The stack, started once for every test that needs it, as a user starts it from a clone
+    in a private folder (mode 0700, like root's home or `mktemp -d`) whose path has a space;
+    stopped and deleted at the end, with nothing left running."""
+    private = tmp_path_factory.mktemp("private")
+    private.chmod(0o700)
+    checkout = private / "hourglass nas"
+    copy_checkout(checkout)
+    home = checkout / ".cache" / "cluster"
+    started: list[int] = []
+    try:
+        up = Stack(checkout, home, {}, {}, {}).stack_command("up")
+        assert up.returncode == 0, up.stderr[-3000:]
+        lines = up.stdout.strip().splitlines()
+        assert lines and all(line.startswith("export ") for line in lines), up.stdout
+        exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+        started = descendants(started_pids(home))
+        ports, secrets = (
+            json.loads((home / f).read_text()) for f in ("ports.json", "secrets.json")
+        )
+        yield Stack(checkout, home, exports, ports, secrets)
+    finally:
+        started = descendants(started + started_pids(home))
+        ray = json.loads((home / "ports.json").read_text())["ray"] if home.is_dir() else None
+        down = Stack(checkout, home, {}, {}, {}).stack_command("down", "--purge")
+        orphans = [pid for pid in started if alive(pid)]
+        orphans += matching(f"/tmp/nas-ray-{ray}") if ray else []  # cluster.stack's ray_marker
+        assert down.returncode == 0 and not orphans, (down.stderr, orphans)
+        assert not home.exists() and not postgres.server_folder(home).exists()  # nothing left

@@ -1,33 +1,35 @@
-"""The scale-out path on real parts: `cluster.stack` starts PostgreSQL, an S3 endpoint, an MLflow
-server with basic auth and a two-node Ray cluster on 127.0.0.1; a search runs on it unchanged,
-survives a lost Ray node, a tracking server outage and a killed driver, refuses bad settings
-before training, and leaves no secret in what it writes. Everything started is stopped."""
+"""The scale-out path on real parts: `cluster.stack` (started once, from a copy of the checkout in
+a private folder: tests/conftest.py) runs PostgreSQL, an S3 endpoint, an MLflow server with basic
+auth and a two-node Ray cluster on 127.0.0.1; a search runs on it unchanged, survives a lost Ray
+node, a tracking server outage and a killed driver, refuses bad settings before training, and
+leaves no secret in what it writes. Everything started is stopped."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-import mlflow
 import optuna
 import pandas as pd
+import psutil
 import psycopg
 import pytest
 import requests
 
+from cluster import postgres
 from cluster import stack as stack_module
-from cluster.procs import alive, descendants, matching, wait_until
+from cluster.ports import free_port
+from cluster.procs import descendants, wait_until
 from nas.data.face_synthetics import scan_folder
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, Stack, started_pids
 from tools.tiny_search import tiny_search
 
 MODEL = "face-seg-hourglass"
@@ -38,82 +40,6 @@ logits = model.predict(np.random.rand(1, 3, 64, 64).astype(np.float32))["logits"
 assert logits.shape == (1, 19, 64, 64), logits.shape
 print("pulled", logits.shape)
 """
-
-
-@dataclass
-class Stack:
-    home: Path
-    exports: dict[str, str]
-    ports: dict[str, int]
-    secrets: dict[str, str]
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return subprocess_env(**{**self.exports, "RAY_AUTH_MODE": "disabled", **extra})
-
-    def client(self) -> mlflow.MlflowClient:
-        os.environ["MLFLOW_TRACKING_USERNAME"] = self.exports["MLFLOW_TRACKING_USERNAME"]
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = self.exports["MLFLOW_TRACKING_PASSWORD"]
-        return mlflow.MlflowClient(tracking_uri=self.exports["MLFLOW_TRACKING_URI"])
-
-    def stack_command(self, *args: str) -> subprocess.CompletedProcess:
-        env = subprocess_env(NAS_CLUSTER_DIR=str(self.home))
-        return subprocess.run(
-            [sys.executable, "-m", "cluster.stack", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-
-
-def _started_pids(home: Path) -> list[int]:
-    pids = [int(p.read_text()) for p in home.glob("*.pid")]
-    postmaster = home / "postgres" / "data" / "postmaster.pid"
-    if postmaster.exists():
-        pids.append(int(postmaster.read_text().split()[0]))
-    return pids
-
-
-@pytest.fixture(scope="module")
-def stack() -> Stack:
-    home = ROOT / ".cache" / "cluster-test"  # PostgreSQL's user must reach it (not a 0700 tmp)
-    env = subprocess_env(NAS_CLUSTER_DIR=str(home))
-    up = subprocess.run(
-        [sys.executable, "-m", "cluster.stack", "up"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    started: list[int] = []
-    try:
-        assert up.returncode == 0, up.stderr[-3000:]
-        lines = up.stdout.strip().splitlines()
-        assert lines and all(line.startswith("export ") for line in lines), up.stdout
-        exports = dict(line.removeprefix("export ").split("=", 1) for line in lines)
-        started = descendants(_started_pids(home))
-        yield Stack(
-            home,
-            exports,
-            json.loads((home / "ports.json").read_text()),
-            json.loads((home / "secrets.json").read_text()),
-        )
-    finally:
-        started = descendants(started + _started_pids(home))
-        marker = stack_module.open_stack(home).ray_marker  # before --purge deletes the folder
-        down = subprocess.run(
-            [sys.executable, "-m", "cluster.stack", "down", "--purge"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        orphans = [pid for pid in started if alive(pid)] + matching(marker)
-        assert down.returncode == 0 and not orphans, (down.stderr, orphans)
-        assert not home.exists()  # nothing left on disk either
 
 
 def _search(stack: Stack, tmp: Path, name: str, *extra: str, **env: str) -> subprocess.Popen:
@@ -164,7 +90,7 @@ def bucketless(stack: Stack, tmp_path_factory) -> Iterator[int]:
     not exist (test_a_missing_bucket_fails_before_training's). `searched` starts it, so that
     its start-up (about 20 s on 2 cores) overlaps the module's first search."""
     inner = stack_module.open_stack(stack.home)
-    port = stack_module.free_port()
+    port = free_port()
     env = {**os.environ, **inner.s3_env, "MLFLOW_FLASK_SERVER_SECRET_KEY": "x"}
     server = subprocess.Popen(
         stack_module.mlflow_server_command(port, inner.db_url("mlflow"), "s3://no-such-bucket", 1),
@@ -189,8 +115,21 @@ def searched(stack: Stack, bucketless: int, tmp_path_factory) -> Path:
     return tmp
 
 
+def test_the_stack_runs_from_a_private_folder_whose_path_has_a_space(stack: Stack) -> None:
+    """Started from a clone in a folder only its owner may enter (root's home, `mktemp -d`),
+    under a path with a space: every part runs, and as root PostgreSQL (which runs as user
+    postgres) keeps its files where that user can reach them."""
+    assert stat.S_IMODE(stack.checkout.parent.stat().st_mode) == 0o700
+    assert " " in str(stack.checkout) and stack.home.is_relative_to(stack.checkout)
+    status = stack.stack_command("status")
+    assert status.returncode == 0 and status.stdout.split()[1::2] == ["running"] * 4, status
+    folder = postgres.server_folder(stack.home)
+    assert (folder / "data" / "PG_VERSION").exists()
+    assert folder.is_relative_to(stack.checkout) == (os.geteuid() != 0)
+
+
 def test_stack_listens_on_loopback_and_refuses_strangers(stack: Stack) -> None:
-    pids = descendants(_started_pids(stack.home))
+    pids = descendants(started_pids(stack.home))
     addresses = _listening_addresses(set(pids))
     assert addresses and all(_loopback(a) for a in addresses), addresses
     uri = stack.exports["MLFLOW_TRACKING_URI"]
@@ -200,10 +139,10 @@ def test_stack_listens_on_loopback_and_refuses_strangers(stack: Stack) -> None:
     assert requests.get(search, auth=(user, "wrong"), timeout=10).status_code == 401
     password = stack.exports["MLFLOW_TRACKING_PASSWORD"]
     assert requests.get(search, auth=(user, password), timeout=10).status_code == 200
-    roots = sorted(_started_pids(stack.home))
+    roots = sorted(started_pids(stack.home))
     again = stack.stack_command("up")  # idempotent: no part starts again
     assert again.returncode == 0 and again.stdout.splitlines()[0].startswith("export ")
-    assert sorted(_started_pids(stack.home)) == roots
+    assert sorted(started_pids(stack.home)) == roots
 
 
 def test_candidates_train_on_both_nodes_and_everything_lands_in_the_stack(
@@ -307,7 +246,7 @@ def test_no_secret_is_written_anywhere(stack: Stack, searched: Path) -> None:
 
 
 def test_bad_settings_fail_before_training(stack: Stack, tmp_path: Path) -> None:
-    dead = f"http://127.0.0.1:{stack_module.free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     db = stack.exports["NAS_SEARCH_STORAGE"]
     cases = {
         "wrong password": ({"MLFLOW_TRACKING_PASSWORD": "wrong"}, "refused"),
@@ -404,32 +343,16 @@ def _bucket(stack: Stack):
 
 def _listening_addresses(pids: set[int]) -> set[str]:
     """Local addresses of the TCP sockets in LISTEN state that `pids` hold."""
-    inodes = set()
+    found = set()
     for pid in pids:
         try:
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:["):
-                    inodes.add(target[8:-1])
-        except OSError:
+            connections = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
             continue
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
-                found.add(_address(fields[1].split(":")[0], width))
+        found |= {c.laddr.ip for c in connections if c.status == psutil.CONN_LISTEN}
     return found
 
 
 def _loopback(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
-
-
-def _address(hex_ip: str, width: int) -> str:
-    raw = bytes.fromhex(hex_ip)
-    if width == 8:
-        return ".".join(str(b) for b in raw[::-1])
-    words = [raw[i : i + 4][::-1] for i in range(0, 16, 4)]
-    return str(ipaddress.IPv6Address(b"".join(words)))
