@@ -40,8 +40,10 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Two pytest-xdist workers, a test file at a time each (a file's fixtures are made once), the
+# longest files first (tests/conftest.py).
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 # Prints (and, with a browser, opens) the latest search's candidates as a runs table.
 ui: $(STAMP)

@@ -19,7 +19,7 @@ import time
 import psutil
 
 from benchmarks.figures import print_figures
-from cluster.procs import free_port
+from cluster.ports import free_port
 from nas.commands.ui import wait_until_up
 from nas.paths import PROJECT_ROOT
 

@@ -185,7 +185,7 @@ def start_mlflow(stack: Stack) -> None:
         "[mlflow]\ndefault_permission = READ\n"
         f"database_uri = {stack.db_url('mlflow_auth')}\nadmin_username = {ADMIN}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        # checking a password costs PBKDF2 (~0.3 s): remember a good one for 5 minutes
+        # checking a password costs a PBKDF2 hash: remember a good one for 5 minutes
         "auth_cache_ttl_seconds = 300\n"
     )
     auth.chmod(0o600)
@@ -195,6 +195,8 @@ def start_mlflow(stack: Stack) -> None:
         "MLFLOW_AUTH_CONFIG_PATH": str(auth),
         "MLFLOW_AUTH_ADMIN_PASSWORD": stack.secrets["mlflow_password"],
         "MLFLOW_FLASK_SERVER_SECRET_KEY": stack.secrets["flask_secret"],
+        # the job runner and its queue consumers serve MLflow's GenAI features, not a search
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
         env.pop(name, None)

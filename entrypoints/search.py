@@ -1,4 +1,4 @@
-"""Run (or resume) the NAS search: NSGA-II over hourglasses, Ray trainings, MLflow tracking."""
+"""Run (or resume) the search: Optuna proposes hourglasses, Ray trains them, MLflow tracks it."""
 
 from __future__ import annotations
 

@@ -91,7 +91,12 @@ def bucketless(stack: Stack, tmp_path_factory) -> Iterator[int]:
     its start-up (about 20 s on 2 cores) overlaps the module's first search."""
     inner = stack_module.open_stack(stack.home)
     port = free_port()
-    env = {**os.environ, **inner.s3_env, "MLFLOW_FLASK_SERVER_SECRET_KEY": "x"}
+    env = {
+        **os.environ,
+        **inner.s3_env,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": "x",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
     server = subprocess.Popen(
         stack_module.mlflow_server_command(port, inner.db_url("mlflow"), "s3://no-such-bucket", 1),
         cwd=tmp_path_factory.mktemp("bucketless"),

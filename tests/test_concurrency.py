@@ -18,6 +18,7 @@ from tools.tiny_search import tiny_search
 
 def _search(tmp: Path, cache: Path, study: str) -> subprocess.Popen:
     command = tiny_search(tmp / study, cache, "--search.study_name", study)
+    # a new store, which both searches create and migrate at once (nas.paths' creation lock)
     env = subprocess_env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}", PYTHONPATH=str(ROOT))
     return subprocess.Popen(
         command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

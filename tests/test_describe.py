@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from entrypoints.cli import run_main
 from entrypoints.describe import main
 from tests.conftest import PUBLISHED, ROOT
 
@@ -19,28 +18,17 @@ def test_describe_json(capsys) -> None:
     assert info["macs"] > 0 and info["blocks"][1]["block"] == "down0"
 
 
-def test_describe_bad_file_exits_2_with_one_paragraph(tmp_path: Path) -> None:
+def test_describe_bad_file_exits_2_with_one_paragraph(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2]")
-    proc = subprocess.run(
-        [sys.executable, "-m", "entrypoints.describe", str(bad)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("error: ") and "bad.json" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert run_main(lambda: main([str(bad)])) == 2  # as the command line runs it
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "bad.json" in err and "Traceback" not in err
 
 
-def test_describe_bad_image_size(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "entrypoints.describe", str(PUBLISHED[0]), "--image-size", "100"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 2 and "image size 100" in proc.stderr
+def test_describe_bad_image_size(capsys) -> None:
+    assert run_main(lambda: main([str(PUBLISHED[0]), "--image-size", "100"])) == 2
+    assert "image size 100" in capsys.readouterr().err
 
 
 def test_describe_latency_json(capsys) -> None:

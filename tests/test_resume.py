@@ -26,7 +26,7 @@ from nas.errors import Stopped
 from nas.search.loop import SearchState, _generation_trials
 from nas.search.optuna_internals import SUGGEST
 from nas.search.study import base_sampler, make_sampler, stale_trials
-from tests.conftest import ROOT, subprocess_env
+from tests.conftest import ROOT, sqlite_store, subprocess_env
 from tools.tiny_search import TINY, tiny_search
 
 
@@ -44,9 +44,7 @@ def _command(tmp: Path, cache: Path, *extra: str, **options) -> list[str]:
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    return subprocess_env(
-        MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}", PYTHONPATH=str(ROOT)
-    )
+    return subprocess_env(MLFLOW_TRACKING_URI=sqlite_store(tmp), PYTHONPATH=str(ROOT))
 
 
 def _complete_trials(db: Path) -> int:

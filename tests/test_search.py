@@ -18,7 +18,7 @@ from nas.config import Config, load_config
 from nas.evaluation.job import Job, Outcome
 from nas.evaluation.latency import export_onnx
 from nas.search.checks import SearchError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, sqlite_store
 
 TINY = ROOT / "confs" / "tiny.yaml"
 
@@ -80,7 +80,7 @@ class StubExecutor:
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     mlflow.set_tracking_uri(uri)

@@ -19,7 +19,7 @@ from nas.errors import UserError
 from nas.evaluation.latency import export_onnx
 from nas.tracking.registry import register_version
 from nas.tracking.runs import log_onnx_model
-from tests.conftest import PUBLISHED
+from tests.conftest import PUBLISHED, sqlite_store
 
 NAME = "faces"
 # version: (val_miou, latency_ms, num_params)
@@ -28,7 +28,7 @@ VERSIONS = {"1": (0.40, 1.0, 5000), "2": (0.55, 2.5, 20000), "3": (0.60, 6.0, 90
 
 @pytest.fixture
 def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> mlflow.MlflowClient:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     genome = parse_arch(json.loads(PUBLISHED[0].read_text()), "x")

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 import requests
 
-from cluster.procs import free_port
-from tests.conftest import ROOT, subprocess_env
+from cluster.ports import free_port
+from tests.conftest import ROOT, sqlite_store, subprocess_env
 
 TINY = ROOT / "confs" / "tiny.yaml"
 SEGMENT = """
@@ -35,7 +35,7 @@ print("segmented", sorted(set(labels.ravel().tolist())))
 def _env(tmp: Path) -> dict[str, str]:
     """The store in `tmp`; the venv's bin first on PATH, as `mlflow run` and `serve` need."""
     return subprocess_env(
-        MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+        MLFLOW_TRACKING_URI=sqlite_store(tmp),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     )
 

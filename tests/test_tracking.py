@@ -18,10 +18,11 @@ import psutil
 import pytest
 from mlflow.models import Model
 
-from cluster.procs import free_port
+from cluster.ports import free_port
 from nas.commands.ui import addresses, wait_until_up
 from nas.config import load_config
 from nas.tracking import runs, ui
+from tests.conftest import sqlite_store
 from tests.test_search import NARROW, StubExecutor, run_with, tiny_config
 from tools import ui_probe
 
@@ -32,7 +33,7 @@ PROMOTE = {"promotion.enabled": "true", "search.study_name": "seen"}
 def searched(tmp_path_factory, data_cache) -> dict:
     """One stub search with promotion in a fresh store; its summary and store folder."""
     store = tmp_path_factory.mktemp("tracking")
-    uri = f"sqlite:///{store / 'mlflow.db'}"
+    uri = sqlite_store(store)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.delenv("MLFLOW_RUN_ID", raising=False)

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from cluster.procs import free_port
+from cluster.ports import free_port
 from nas.commands.ui import running_server
 
 

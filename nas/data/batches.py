@@ -27,7 +27,7 @@ def load_batch(split: Any, indices: np.ndarray, device: torch.device) -> tuple[T
 
 
 def to_device(images: Tensor, labels: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:
-    """Move a loaded batch to `device`; uint8 images are converted there (4x less to copy)."""
+    """Move a loaded batch to `device`; uint8 images are converted there (fewer bytes to copy)."""
     if images.dtype == torch.uint8:
         images = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
         images = images.contiguous()

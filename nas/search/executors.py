@@ -233,6 +233,8 @@ class RayExecutor:
         dead node some seconds after its workers' connections break)."""
         if isinstance(err, self.ray.exceptions.NodeDiedError):
             return True
+        if self.started:  # the one node of a Ray this process started: its loss would be ours
+            return False
         if not isinstance(
             err, (self.ray.exceptions.WorkerCrashedError, self.ray.exceptions.ObjectLostError)
         ):

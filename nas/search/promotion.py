@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import optuna
-from scipy import stats
 
 from nas.config import PromotionConfig, TrainingConfig
 from nas.evaluation.objectives import DEFAULT_OBJECTIVES, Objective, axes
@@ -107,4 +106,6 @@ def rank_correlation(low: Sequence[float], high: Sequence[float]) -> float:
     """Spearman's rank correlation (NaN for fewer than 3 pairs or a constant side)."""
     if len(low) < 3 or len(set(low)) < 2 or len(set(high)) < 2:
         return math.nan
+    from scipy import stats  # here: importing it costs every search command a second
+
     return float(stats.spearmanr(low, high).statistic)

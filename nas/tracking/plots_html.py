@@ -164,7 +164,7 @@ def plot_html(
     hypervolumes: Sequence[float],
     reference: str,
 ) -> Path:
-    """One page holding plotly itself (about 5 MB), so it opens offline and in the MLflow UI."""
+    """One page holding plotly itself (megabytes), so it opens offline and in the MLflow UI."""
     pareto = pareto_figure(candidates, fronts, objectives, marks, links)
     fill = {"full_html": False, "default_width": "100%", "config": {"responsive": True}}
     body = pareto.to_html(include_plotlyjs=True, post_script=OPEN_RUN, **fill)

@@ -133,7 +133,7 @@ def onnx_signature(image_size: int, num_classes: int) -> ModelSignature:
 
 def onnx_requirements() -> list[str]:
     """What serving the ONNX model needs; given explicitly, because MLflow's inference of it
-    starts a subprocess that costs about 2.5 s per model here."""
+    starts a subprocess for every model logged."""
     import onnxruntime
 
     return [
@@ -145,8 +145,8 @@ def onnx_requirements() -> list[str]:
 
 
 def example_image(image_size: int) -> np.ndarray:
-    """A request the model accepts: one grey image, 1 x 3 x S x S (its JSON is about 5 bytes a
-    value: 140 kB at 96 x 96, 1 MB at 256 x 256)."""
+    """A request the model accepts: one grey image, 1 x 3 x S x S (its JSON takes a few bytes a
+    value: hundreds of kB at the usual sizes)."""
     return np.full((1, 3, image_size, image_size), 0.5, np.float32)
 
 

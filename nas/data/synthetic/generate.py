@@ -153,7 +153,7 @@ ON_SURFACE = np.arange(70) >= 17  # the jaw points are on the outline, the other
 @functools.cache
 def _landmark_basis() -> tuple[np.ndarray, np.ndarray]:
     """_landmarks_uv is linear in LANDMARK_FIELDS: its value at all zeros and (2, 70, K) the
-    change per unit of each field. One product replaces ~50 small numpy calls per face."""
+    change per unit of each field. One product replaces dozens of small numpy calls per face."""
     zero = FaceShape(**{field.name: 0.0 for field in fields(FaceShape)})  # others are unused
     base = _landmarks_uv(zero)
     steps = [_landmarks_uv(replace(zero, **{name: 1.0})) - base for name in LANDMARK_FIELDS]
@@ -171,7 +171,7 @@ def make_face(
     index: int, seed: int, size: int, studio: Studio
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Face `index` of a seed: image (S, S, 3) uint8, labels (S, S) uint8, landmarks (70, 2) px."""
-    rng = np.random.Generator(np.random.PCG64([seed, index, 0]))  # = default_rng, 2x faster
+    rng = np.random.Generator(np.random.PCG64([seed, index, 0]))  # = default_rng, minus its checks
     draw_background(studio.draw, rng, size)  # covers the whole canvas first
     shape = sample_shape(rng, size)
     sketch = Sketch(shape.frame)

@@ -129,7 +129,7 @@ class FaceShape:
     stripes: int
 
 
-# rows all False and all True: a slice costs ~5x less than np.full (polygons have < 1024 points)
+# rows all False and all True: a slice is cheaper than np.full (polygons have < 1024 points)
 _FLAGS = np.array([[False] * 1024, [True] * 1024])
 
 

@@ -1,4 +1,6 @@
-"""PNG files written directly: unfiltered rows, run-length labels, stored photos."""
+"""PNG files written directly: unfiltered rows, run-length labels, stored photos. Pillow writes PNG
+too, but filters every row first, which makes writing a face several times slower
+(`bench_synthetic` measures both); the generator's speed decides how long a first search waits."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import numpy as np
 
 
 def _chunk(kind: bytes, *data: bytes) -> list[bytes]:
-    """A PNG chunk as pieces to join once: copying a 200 kB photo costs ~15 µs per copy."""
+    """A PNG chunk as pieces to join once, so that a photo's bytes are copied once."""
     crc = zlib.crc32(kind)
     for part in data:
         crc = zlib.crc32(part, crc)
@@ -18,8 +20,8 @@ def _chunk(kind: bytes, *data: bytes) -> list[bytes]:
 
 def encode_png(pixels: np.ndarray) -> bytes:
     """PNG bytes of an (H, W) grey or (H, W, 3) RGB uint8 array, unfiltered. Labels: zlib
-    run-length coding (~0.1 ms, ~2 kB). RGB: stored deflate blocks, since compressing a noisy
-    photo costs ~2.5 ms per 256x256 image for files only ~1.5x smaller."""
+    run-length coding (small files, fast). RGB: stored deflate blocks: compressing a noisy photo
+    costs more time than the smaller file saves."""
     height, width = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else 3
     rows = np.zeros((height, width * channels + 1), np.uint8)  # each row: filter 0, then pixels
