@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(HASH)
 DEV_STAMP := $(VENV)/.dev-$(HASH)
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup search test lint ui dashboard clean cluster-up cluster-down
+.PHONY: setup search test lint docs ui dashboard clean cluster-up cluster-down
 
 setup: $(STAMP)
 
@@ -44,6 +44,11 @@ lint: $(DEV_STAMP)
 # longest files first (tests/conftest.py).
 test: lint
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+# docs/results.md from the stored benchmark results, docs/configuration.md from nas/config.py.
+docs: $(STAMP)
+	$(PY) -m tools.results
+	$(PY) -m tools.config_docs
 
 # Prints (and, with a browser, opens) the latest search's candidates as a runs table.
 ui: $(STAMP)

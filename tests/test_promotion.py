@@ -1,13 +1,12 @@
-"""Multi-fidelity promotion with a stub executor: once per front member, the registry and the
-front take the promoted score, resume and duplicates never repeat a promotion; the sampler
-setting."""
+"""Multi-fidelity promotion with a stub executor: the choice of the front, resume and duplicates
+never repeat a promotion; the sampler setting. (Promotion once per front member, with the
+registry and the front taking the promoted score: tests/test_tracking.py, on its search.)"""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
 
-import mlflow
 import pytest
 
 from nas.config import PromotionConfig, TrainingConfig
@@ -17,11 +16,9 @@ from nas.search.study import make_sampler
 from tests.test_search import (
     NARROW,
     StubExecutor,
-    _child_runs,
     _study,
     run_with,
     store,
-    stub_miou,
     tiny_config,
 )
 
@@ -58,52 +55,6 @@ def test_rank_correlation() -> None:
     assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert math.isnan(rank_correlation([1, 2], [1, 2]))
-
-
-def test_front_members_are_promoted_once_and_registered_with_the_higher_score(
-    store, data_cache, monkeypatch
-) -> None:
-    executor = StubExecutor()
-    config = tiny_config(data_cache, **{**NARROW, **PROMOTE, "search.study_name": "promo"})
-    summary = run_with(executor, config, store / "out", monkeypatch)
-    promotions = [(a, e) for a, seed, e in executor.trainings if seed == 1]
-    assert promotions, "the front of every generation is promoted"
-    assert len(promotions) == len({a for a, _ in promotions})  # once per archid
-    assert {e for _, e in promotions} == {config.partial_training.epochs * 4}
-    study = _study(store, "promo")
-    records = {
-        k.split(":", 1)[1]: v for k, v in study.user_attrs.items() if k.startswith("promotion:")
-    }
-    assert set(records) == {a for a, _ in promotions}
-    for trial in study.get_trials():  # Optuna keeps the partial (fidelity-0) score
-        if trial.user_attrs["nas"]["state"] in ("complete", "duplicate"):
-            assert trial.values[0] == pytest.approx(stub_miou(trial.user_attrs["nas"]["archid"]))
-
-    client = mlflow.MlflowClient()
-    versions = client.search_model_versions("name = 'face-seg-hourglass'")
-    assert {v.tags["nas.archid"] for v in versions} <= set(records)
-    for v in versions:  # the registry holds promoted models and their promoted scores
-        archid = v.tags["nas.archid"]
-        assert v.tags["nas.fidelity"] == "1"
-        assert float(v.tags["val_miou"]) == pytest.approx(stub_miou(archid, 1), abs=1e-6)
-        assert float(v.tags["val_miou_f0"]) == pytest.approx(stub_miou(archid), abs=1e-6)
-        assert v.source == records[archid]["model_uri"]
-    best = client.get_model_version_by_alias("face-seg-hourglass", "pareto-best-iou")
-    assert float(best.tags["val_miou"]) == max(float(v.tags["val_miou"]) for v in versions)
-
-    runs = _child_runs("promo")
-    promoted_runs = runs[runs["tags.nas.fidelity"] == "1"]
-    assert len(promoted_runs) == len(records)
-    run_id = promoted_runs["run_id"].iloc[0]
-    steps = [m.step for m in client.get_metric_history(run_id, "val_miou")]
-    assert sorted(steps) == [0, 1]
-    parent = summary["run_id"]
-    assert [m.value for m in client.get_metric_history(parent, "num_promoted")][-1] == len(records)
-    if len(records) >= 3:
-        history = client.get_metric_history(parent, "proxy_spearman")
-        low = [stub_miou(a) for a in records]
-        high = [stub_miou(a, 1) for a in records]
-        assert history[-1].value == pytest.approx(rank_correlation(low, high))
 
 
 def test_resume_and_duplicates_never_repeat_a_promotion(store, data_cache, monkeypatch) -> None:

@@ -1,7 +1,8 @@
 """What MLflow and Optuna users see of one stub search with promotion: named, typed and tagged
 LoggedModels linked to their metrics, child runs with the search's source, user and data set, no
-empty or secret params, described registry versions with an input example, the study's metric
-names, the plots; and that importing the project leaves MLflow's warnings and logging alone."""
+empty or secret params, described registry versions with an input example, the front members
+promoted once each and registered with their promoted scores, the study's metric names, the
+plots, the UI; and that importing the project leaves MLflow's warnings and logging alone."""
 
 from __future__ import annotations
 
@@ -21,9 +22,18 @@ from mlflow.models import Model
 from cluster.ports import free_port
 from nas.commands.ui import addresses, wait_until_up
 from nas.config import load_config
+from nas.search.promotion import rank_correlation
 from nas.tracking import runs, ui
 from tests.conftest import sqlite_store
-from tests.test_search import NARROW, StubExecutor, run_with, tiny_config
+from tests.test_search import (
+    NARROW,
+    StubExecutor,
+    _child_runs,
+    _study,
+    run_with,
+    stub_miou,
+    tiny_config,
+)
 from tools import ui_probe
 
 PROMOTE = {"promotion.enabled": "true", "search.study_name": "seen"}
@@ -39,8 +49,9 @@ def searched(tmp_path_factory, data_cache) -> dict:
         patch.delenv("MLFLOW_RUN_ID", raising=False)
         mlflow.set_tracking_uri(uri)
         config = tiny_config(data_cache, **{**NARROW, **PROMOTE})
-        summary = run_with(StubExecutor(), config, store / "out", patch)
-    return {**summary, "store": store, "uri": uri}
+        executor = StubExecutor()
+        summary = run_with(executor, config, store / "out", patch)
+    return {**summary, "store": store, "uri": uri, "executor": executor, "config": config}
 
 
 @pytest.fixture
@@ -178,6 +189,49 @@ assert len(seen) == 2, seen
         [sys.executable, "-c", probe], cwd=Path(__file__).parent.parent, capture_output=True
     )
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+
+
+def test_front_members_are_promoted_once_and_registered_with_the_higher_score(
+    client, searched
+) -> None:
+    executor, config, summary = searched["executor"], searched["config"], searched
+    promotions = [(a, e) for a, seed, e in executor.trainings if seed == 1]
+    assert promotions, "the front of every generation is promoted"
+    assert len(promotions) == len({a for a, _ in promotions})  # once per archid
+    assert {e for _, e in promotions} == {config.partial_training.epochs * 4}
+    study = _study(searched["store"], "seen")
+    records = {
+        k.split(":", 1)[1]: v for k, v in study.user_attrs.items() if k.startswith("promotion:")
+    }
+    assert set(records) == {a for a, _ in promotions}
+    for trial in study.get_trials():  # Optuna keeps the partial (fidelity-0) score
+        if trial.user_attrs["nas"]["state"] in ("complete", "duplicate"):
+            assert trial.values[0] == pytest.approx(stub_miou(trial.user_attrs["nas"]["archid"]))
+
+    versions = client.search_model_versions("name = 'face-seg-hourglass'")
+    assert {v.tags["nas.archid"] for v in versions} <= set(records)
+    for v in versions:  # the registry holds promoted models and their promoted scores
+        archid = v.tags["nas.archid"]
+        assert v.tags["nas.fidelity"] == "1"
+        assert float(v.tags["val_miou"]) == pytest.approx(stub_miou(archid, 1), abs=1e-6)
+        assert float(v.tags["val_miou_f0"]) == pytest.approx(stub_miou(archid), abs=1e-6)
+        assert v.source == records[archid]["model_uri"]
+    best = client.get_model_version_by_alias("face-seg-hourglass", "pareto-best-iou")
+    assert float(best.tags["val_miou"]) == max(float(v.tags["val_miou"]) for v in versions)
+
+    runs = _child_runs("seen")
+    promoted_runs = runs[runs["tags.nas.fidelity"] == "1"]
+    assert len(promoted_runs) == len(records)
+    run_id = promoted_runs["run_id"].iloc[0]
+    steps = [m.step for m in client.get_metric_history(run_id, "val_miou")]
+    assert sorted(steps) == [0, 1]
+    parent = summary["run_id"]
+    assert [m.value for m in client.get_metric_history(parent, "num_promoted")][-1] == len(records)
+    if len(records) >= 3:
+        history = client.get_metric_history(parent, "proxy_spearman")
+        low = [stub_miou(a) for a in records]
+        high = [stub_miou(a, 1) for a in records]
+        assert history[-1].value == pytest.approx(rank_correlation(low, high))
 
 
 def test_make_ui_serves_the_candidates_from_one_small_server(searched) -> None:
