@@ -34,6 +34,7 @@ BUCKET = "nas-artifacts"
 ADMIN = "nas-admin"
 PORTS = ("postgres", "s3", "mlflow", "ray")
 DATABASES = ("mlflow", "mlflow_auth", "optuna")
+DEVICE = "device"  # the Ray resource of the second node: `targets.T.resource: device` times T there
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,8 @@ def start_mlflow(stack: Stack) -> None:
 
 
 def _ray_node(stack: Stack, name: str, head: bool) -> int:
-    """One Ray node with one CPU, its own data cache (NAS_CACHE_DIR) and working folder."""
+    """One Ray node with one CPU, its own data cache (NAS_CACHE_DIR) and working folder; the
+    second node also advertises DEVICE, the device a deployment target is timed on."""
     node = stack.home / "ray" / name
     (node / "cache").mkdir(parents=True, exist_ok=True)
     (node / "work").mkdir(parents=True, exist_ok=True)
@@ -230,6 +232,7 @@ def _ray_node(stack: Stack, name: str, head: bool) -> int:
         "--node-ip-address=127.0.0.1",
         "--num-cpus=1",
         "--num-gpus=0",
+        *([] if head else [f"--resources={json.dumps({DEVICE: 1})}"]),
         "--disable-usage-stats",
         f"--temp-dir={stack.ray_marker}/{name}",
         "--block",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import textwrap
@@ -61,7 +62,10 @@ def named_overrides(named: dict[str, str], rest: list[str]) -> dict[str, str]:
 
 
 def setup_logging(verbose_library: bool) -> None:
-    """Warnings from libraries; this project's progress lines too when `verbose_library`."""
+    """Warnings from libraries; this project's progress lines too when `verbose_library`. MLflow's
+    own two lines for every run ended on a tracking server are left out: they open the UI in
+    its GenAI mode, and the commands print their run's address in model-training mode."""
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
     )

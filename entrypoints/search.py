@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{c.latency_ms:8.3f} ms  {' '.join(aliases)}"
         )
     print(f"majority-class baseline mIoU on the validation split: {summary['baseline_miou']:.4f}")
-    print(f"files in {args.output_dir}; MLflow parent run {summary['run_id']}")
+    print(f"files in {args.output_dir}; the search run in the MLflow UI: {summary['run_url']}")
     return 0
 
 

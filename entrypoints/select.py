@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, dict[str, st
     )
     add("--alias", default="", help="point this alias of the model at the best match")
     add(
+        "--target",
+        default="",
+        help="a deployment target: budgets and ranking read its latency and mIoU (latency_ms.T, "
+        "val_miou.T), and --measure times the model as it deploys and runs it",
+    )
+    add(
         "--measure",
         nargs="?",
         const="true",
@@ -78,12 +84,21 @@ def _table(matches: list, measured: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     setup_logging(verbose_library=False)
     args, overrides = parse_args(argv)
-    if any(not key.startswith("latency.") for key in overrides):
+    if any(not key.startswith(("latency.", "targets.")) for key in overrides):
         raise ConfigError(f"unknown options {sorted(overrides)}; see --help.")
     budgets = Budgets(args.max_latency_ms, args.min_miou, args.max_params)
     measure = str(args.measure).lower() in TRUE
-    latency = load_config([], overrides).latency if measure else None
-    result = run(args.model_name, budgets, args.best_by or "", args.alias, latency)
+    config = load_config([], overrides)
+    latency = config.latency if measure else None
+    result = run(
+        args.model_name,
+        budgets,
+        args.best_by or "",
+        args.alias,
+        latency,
+        args.target,
+        config.targets,
+    )
     text = (
         f"{len(result['matches'])} version(s) of {args.model_name!r} within {describe(budgets)},"
         f" best {result['best_by']} first:\n{_table(result['matches'], measure)}"

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         f"trained {summary['archid']}: val mIoU {summary['val_miou']:.4f}, test mIoU "
         f"{summary['test_miou']:.4f}, {summary['latency_ms']:.3f} ms; registered as "
         f"models:/{summary['registered_model']}/{summary['version']} "
-        f"(alias @newest); files in {args.output_dir}"
+        f"(alias @newest); files in {args.output_dir}; the run in the MLflow UI: "
+        f"{summary['run_url']}"
     )
     return 0
 

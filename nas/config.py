@@ -105,6 +105,30 @@ class LatencyConfig:
 
 
 @dataclass(frozen=True)
+class TargetConfig:
+    """A deployment target: the model as it will be deployed (its precision), timed as it will
+    run (threads, execution provider, the machine that advertises `resource`)."""
+
+    precision: str = "fp32"  # fp32, or int8: static QDQ quantization (quantization.*)
+    threads: int = 1  # ONNX Runtime intra-op threads
+    provider: str = "CPUExecutionProvider"  # an ONNX Runtime execution provider installed there
+    resource: str = ""  # a Ray resource of the node that times it (empty: the driver's machine)
+    max_latency_ms: float = 0.0  # the most latency on this target to be trained (0: no limit)
+    hv_ref_ms: float = 0.0  # its latency's hypervolume reference (0: search.hv_ref.latency_ms)
+
+
+@dataclass(frozen=True)
+class QuantizationConfig:
+    """How an int8 target's model is made from the FP32 one: ONNX Runtime's static QDQ
+    quantization, calibrated on a fixed, seeded sample of training images."""
+
+    calibration_images: int = 32  # training images the activation ranges are calibrated on
+    calibration_seed: int = 0  # which ones: the same seed picks the same images
+    per_channel: bool = True  # a scale per output channel of each convolution's weights
+    reduce_range: str = "auto"  # 7-bit weights: true, false, or auto (true without VNNI)
+
+
+@dataclass(frozen=True)
 class BudgetsConfig:
     """Hard limits a candidate must meet to be trained: one over any of them is measured, logged
     and told to Optuna as a constraint violation, but not trained (0: no limit)."""
@@ -172,6 +196,9 @@ class Config:
     final_training: FinalTrainingConfig = field(default_factory=FinalTrainingConfig)  # `train`
     latency: LatencyConfig = field(default_factory=LatencyConfig)
     budgets: BudgetsConfig = field(default_factory=BudgetsConfig)
+    # deployment targets by name, each timed (and, int8, scored) beside the default measurement
+    targets: dict[str, TargetConfig] = field(default_factory=dict)
+    quantization: QuantizationConfig = field(default_factory=QuantizationConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
@@ -295,26 +322,45 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {name}, got {value!r}.")
 
 
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")  # a named entry: metric keys and aliases hold it
+
+
 def _coerce_mapping(value: Any, hint: Any, current: dict, where: str) -> dict:
     """`current` with the entries of mapping `value` (or its YAML text) converted to `hint`'s
-    value type; a key not in `current` is refused, naming the known ones."""
+    value type. Entries of numbers have fixed keys (a key not in `current` is refused, naming
+    the known ones); entries of settings (a dataclass) are named by the user, each merged over
+    its current settings or the defaults."""
     _, item_hint = typing.get_args(hint)
     if isinstance(value, str):
         value = _yaml_value(value, where)
+    if value is None:
+        value = {}
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: expected a mapping of keys, got {value!r}.")
     merged = dict(current)
     for key, item in value.items():
+        path = f"{where}.{key}"
+        if dataclasses.is_dataclass(item_hint):
+            if not isinstance(key, str) or not NAME.fullmatch(key):
+                raise ConfigError(
+                    f"{path}: {key!r} is not a name; expected a letter, then letters, digits or "
+                    "_ (at most 40), as it becomes part of metric keys and registry aliases."
+                )
+            merged[key] = _merge(current.get(key, item_hint()), item or {}, path)
+            continue
         if current and key not in current:
             raise ConfigError(
-                f"unknown key '{where}.{key}'; known keys here: {', '.join(sorted(current))}."
+                f"unknown key '{path}'; known keys here: {', '.join(sorted(current))}."
             )
-        merged[key] = _coerce(item, item_hint, f"{where}.{key}")
+        merged[key] = _coerce(item, item_hint, path)
     return merged
 
 
 def _merge(node: Any, updates: dict[str, Any], where: str) -> Any:
-    """Return a copy of dataclass `node` with `updates` applied, checking keys and types."""
+    """Return a copy of dataclass `node` with `updates` (or their YAML text) applied, checking
+    keys and types."""
+    if isinstance(updates, str):
+        updates = _yaml_value(updates, where)
     if not isinstance(updates, dict):
         raise ConfigError(f"{where or 'top level'}: expected a mapping of keys, got {updates!r}.")
     hints = typing.get_type_hints(type(node))
@@ -372,8 +418,10 @@ def load_config(
 
 LR_SCHEDULES = ("constant", "exponential", "cosine")
 SAMPLERS = ("nsga2", "random", "nsga3", "tpe")
+PRECISIONS = ("fp32", "int8")
 CHOICES = {
     "latency.exporter": ("dynamo", "torchscript"),
+    "quantization.reduce_range": ("auto", "true", "false"),
     "search.sampler": SAMPLERS,
     "partial_training.lr_schedule": LR_SCHEDULES,
     "final_training.lr_schedule": LR_SCHEDULES,
@@ -432,16 +480,26 @@ RANGES = {
     "search.cpus_per_job": (1, None),
     "search.timeout_per_step_s": (0, None),
     "final_training.val_per_epoch": (0, None),
+    "quantization.calibration_images": (1, None),
     "promotion.epochs_factor": (1e-9, None),
     "promotion.miou_slack": (0, None),
     "promotion.max_per_generation": (0, None),
 }
 
 
+# The same for every entry of `targets` (targets.NAME.KEY).
+TARGET_RANGES = {"threads": (1, 1024), "max_latency_ms": (0, None), "hv_ref_ms": (0, None)}
+TARGET_CHOICES = {"precision": PRECISIONS}
+
+
+def _per_target(config: Config, table: dict[str, Any]) -> dict[str, Any]:
+    return {f"targets.{name}.{key}": v for name in config.targets for key, v in table.items()}
+
+
 def _check_ranges(config: Config) -> None:
     """Every number of RANGES within its bounds (and finite, unless inf is a bound)."""
     flat = flatten_config(config)
-    for key, (low, high) in RANGES.items():
+    for key, (low, high) in {**RANGES, **_per_target(config, TARGET_RANGES)}.items():
         values = flat[key] if isinstance(flat[key], (list, tuple)) else [flat[key]]
         for value in values:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -472,7 +530,7 @@ def _bounds(value: float, low: float | None, high: float | None) -> str:
 
 def _check_choices(config: Config) -> None:
     flat = flatten_config(config)
-    for key, allowed in CHOICES.items():
+    for key, allowed in {**CHOICES, **_per_target(config, TARGET_CHOICES)}.items():
         if flat[key] not in allowed:
             raise ConfigError(f"{key} = {flat[key]!r}; expected one of {list(allowed)}.")
 
@@ -486,7 +544,11 @@ def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:
         if dataclasses.is_dataclass(value):
             flat.update(flatten_config(value, key + "."))
         elif isinstance(value, dict):
-            flat.update({f"{key}.{k}": v for k, v in value.items()})
+            for name, item in value.items():
+                if dataclasses.is_dataclass(item):
+                    flat.update(flatten_config(item, f"{key}.{name}."))
+                else:
+                    flat[f"{key}.{name}"] = item
         else:
             flat[key] = list(value) if isinstance(value, tuple) else value
     return flat

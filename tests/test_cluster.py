@@ -115,7 +115,10 @@ def bucketless(stack: Stack, tmp_path_factory) -> Iterator[int]:
 @pytest.fixture(scope="module")
 def searched(stack: Stack, bucketless: int, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("cluster-search")
-    proc = _search(stack, tmp, "onstack", "--search.generations", "2")  # 2 x 4 candidates
+    # 2 x 4 candidates; the target `dev` is timed on the node that advertises the device
+    proc = _search(
+        stack, tmp, "onstack", "--search.generations", "2", "--targets.dev.resource", "device"
+    )
     assert _wait(proc) == 0, (tmp / "onstack.log").read_text()[-4000:]
     return tmp
 
@@ -179,6 +182,25 @@ def test_candidates_train_on_both_nodes_and_everything_lands_in_the_stack(
     # the Optuna study lives in PostgreSQL
     study = optuna.load_study(study_name="onstack", storage=stack.exports["NAS_SEARCH_STORAGE"])
     assert len(study.get_trials()) == 8
+
+
+def test_a_target_bound_to_a_device_is_timed_on_the_node_that_has_it(
+    stack: Stack, searched: Path
+) -> None:
+    probe = (
+        "import os, ray\n"
+        "ray.init(address=os.environ['RAY_ADDRESS'], log_to_driver=False)\n"
+        "print([n['NodeID'] for n in ray.nodes() if n['Alive'] and 'device' in n['Resources']])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], env=stack.env(), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (device,) = eval(proc.stdout.strip().splitlines()[-1])  # noqa: S307 - our probe's list
+    runs = _child_runs(stack, "onstack")
+    measured = [r for r in runs if "latency_ms.dev" in r.data.metrics]
+    assert measured and {r.data.tags["nas.target_node.dev"] for r in measured} == {device}
+    assert all("fp32, 1 thread(s)" in r.data.tags["nas.target.dev"] for r in measured)
 
 
 def test_a_registered_model_pulls_through_the_server_without_s3_keys(

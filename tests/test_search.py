@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import optuna
 import pytest
 
@@ -17,6 +18,7 @@ from nas.commands import search as driver
 from nas.config import Config, load_config
 from nas.evaluation.job import Job, Outcome
 from nas.evaluation.latency import export_onnx
+from nas.evaluation.targets import calibration_sample, quantize_int8
 from nas.search.checks import SearchError
 from tests.conftest import ROOT, sqlite_store
 
@@ -30,7 +32,8 @@ def stub_miou(archid: str, seed: int = 0) -> float:
 
 
 class StubExecutor:
-    """Scores each job by its archid instead of training; the ONNX model is the untrained net."""
+    """Scores each job by its archid instead of training; the ONNX model is the untrained net
+    (where the job asks for the INT8 model too, that net quantized, scored a little lower)."""
 
     description = "stub"
 
@@ -58,14 +61,21 @@ class StubExecutor:
                 yield Outcome(job.trial_number, job.archid, False, "RuntimeError: boom\n...")
                 continue
             miou = stub_miou(job.archid)
-            yield Outcome(
+            onnx_model = self.onnx(job)
+            outcome = Outcome(
                 job.trial_number,
                 job.archid,
                 True,
                 metrics={"val_miou": miou, "train_seconds": 0.0},
                 per_class_iou=[miou] * job.num_classes,
-                onnx_model=self.onnx(job),
+                onnx_model=onnx_model,
             )
+            if job.quantization is not None:
+                images = np.random.default_rng(0).integers(0, 255, (4, *[job.image_size] * 2, 3))
+                sample = calibration_sample(images.astype(np.uint8), job.quantization)
+                outcome.int8_model = quantize_int8(onnx_model, sample, job.quantization)
+                outcome.metrics["val_miou_int8"] = miou - 0.01
+            yield outcome
 
     @staticmethod
     def onnx(job: Job) -> bytes:

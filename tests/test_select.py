@@ -97,6 +97,29 @@ def test_command_prints_the_matches_and_measures_here(registry, capsys) -> None:
     )
 
 
+def test_a_deployment_target_answers_from_its_own_measures(registry) -> None:
+    """With --target, the budget and the ranking read the target's latency and mIoU, and
+    --measure times the model as the target deploys it (the version's INT8 model here)."""
+    int8 = {"1": (0.38, 0.8), "2": (0.50, 4.0), "3": (0.58, 2.0)}  # val_miou, latency_ms
+    targets = json.dumps({"int8": {"precision": "int8", "threads": 1}})
+    for version, (miou, latency) in int8.items():
+        source = registry.get_model_version(NAME, version).source
+        tags = {"val_miou.int8": miou, "latency_ms.int8": latency, "nas.targets": targets}
+        for key, value in {**tags, "nas.int8_model_uri": source}.items():
+            registry.set_model_version_tag(NAME, version, key, str(value))
+    assert _best(Budgets(max_latency_ms=3)) == "2"  # by the default measurement
+    assert _best(Budgets(max_latency_ms=3), target="int8") == "3"  # by the target's
+    fast = LatencyConfig(warmup_runs=1, min_runs=3, target_seconds=0)
+    run(NAME, Budgets(min_miou=0.55), latency=fast, target="int8")
+    tags = registry.get_model_version(NAME, "3").tags
+    timed = [
+        v for k, v in tags.items() if k.startswith("nas.latency_ms_on.") and k.endswith(".int8")
+    ]
+    assert len(timed) == 1 and ", int8, " in timed[0]
+    with pytest.raises(UserError, match=r"no version with 'val_miou\.arm' and 'latency_ms\.arm'"):
+        run(NAME, Budgets(min_miou=0.55), target="arm")
+
+
 def test_a_version_whose_files_were_deleted_is_named(registry) -> None:
     """The registry still lists the version, its artifacts are gone: one clear error naming
     the version, not a traceback from deep inside MLflow."""

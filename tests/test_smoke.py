@@ -147,6 +147,7 @@ def test_train_a_registered_model(searched: Path, data_cache: Path) -> None:
             "output_dir": str(searched / "train"),
             "final_training.val_per_epoch": "2",
             "data.cache_dir": str(data_cache),
+            "targets.int8.precision": "int8",  # re-measured for the trained model
         },
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -156,15 +157,20 @@ def test_train_a_registered_model(searched: Path, data_cache: Path) -> None:
     mlflow.set_tracking_uri(f"sqlite:///{searched / 'mlflow.db'}")
     run = mlflow.search_runs(experiment_names=["smoke"], filter_string="tags.`nas.kind` = 'train'")
     assert len(run) == 1 and 0 <= run["metrics.test_miou"].iloc[0] <= 1
+    for key in ("latency_ms.int8", "val_miou.int8", "test_miou.int8"):
+        assert run[f"metrics.{key}"].iloc[0] > 0, key
     history = mlflow.MlflowClient().get_metric_history(run["run_id"].iloc[0], "val_miou")
     steps = sorted(m.step for m in history)
     assert len(steps) >= 3 and steps[0] < steps[-1]
     image = next(data_cache.glob("synthetic/*/000001.png"))
     assert "segmented" in _segment(searched, "models:/face-seg-hourglass-trained@newest", image)
     # its LoggedModel is named, and linked to the best checkpoint's final scores
-    model_id = mlflow.get_run(run["run_id"].iloc[0]).outputs.model_outputs[0].model_id
+    outputs = mlflow.get_run(run["run_id"].iloc[0]).outputs.model_outputs
+    models = {mlflow.get_logged_model(o.model_id).name: o.model_id for o in outputs}
+    name = run["tags.mlflow.runName"].iloc[0]
+    assert set(models) == {name, f"{name}-int8"}  # the trained model and its INT8 copy
+    model_id = models[name]
     model = mlflow.get_logged_model(model_id)
-    assert model.name == run["tags.mlflow.runName"].iloc[0]
     linked = {m.key: m.value for m in model.metrics}
     assert linked["test_miou"] == run["metrics.test_miou"].iloc[0]
     assert linked["val_miou"] == run["metrics.val_miou"].iloc[0]

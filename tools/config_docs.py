@@ -24,7 +24,16 @@ from typing import Any
 import yaml
 
 from nas import config as config_module
-from nas.config import CHOICES, INF, RANGES, REMOVED, RENAMED, Config
+from nas.config import (
+    CHOICES,
+    INF,
+    RANGES,
+    REMOVED,
+    RENAMED,
+    TARGET_CHOICES,
+    TARGET_RANGES,
+    Config,
+)
 from tools.results import write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,9 +70,15 @@ def render_page() -> str:
     """The whole page, from nas/config.py and confs/*.yaml."""
     comments = source_comments(inspect.getsource(config_module))
     parts = [INTRO, render_confs(sorted((ROOT / "confs").glob("*.yaml")))]
-    defaults = Config()
+    defaults, hints = Config(), typing.get_type_hints(Config)
     for section in dataclasses.fields(Config):
-        parts.append(render_section(section.name, getattr(defaults, section.name), comments))
+        value = getattr(defaults, section.name)
+        if dataclasses.is_dataclass(value):
+            parts.append(render_section(section.name, value, comments))
+        else:  # named entries, each a dataclass: targets.NAME.KEY
+            entry = typing.get_args(hints[section.name])[1]
+            note = comments.get("Config", {}).get(section.name, "")
+            parts.append(render_section(f"{section.name}.NAME", entry(), comments, note))
     parts.append(render_renamed())
     return "\n".join(parts)
 
@@ -128,9 +143,13 @@ def class_comments(cls: type, comments: dict[str, dict[str, str]]) -> dict[str, 
     return merged
 
 
-def render_section(name: str, node: Any, comments: dict[str, dict[str, str]]) -> str:
+def render_section(
+    name: str, node: Any, comments: dict[str, dict[str, str]], note: str = ""
+) -> str:
     """One section: a heading, its class's docstring, a table of its keys."""
     doc = " ".join(inspect.getdoc(type(node)).split())
+    if note:  # a section of named entries: what they are, then what each holds
+        doc = f"{note[0].upper()}{note[1:]}. Each entry: {doc[0].lower()}{doc[1:]}"
     hints = typing.get_type_hints(type(node))
     meaning = class_comments(type(node), comments)
     lines = [
@@ -154,10 +173,14 @@ def describe(key: str, value: Any, comment: str) -> str:
     """A key's comment, then in parentheses its allowed values or range and a mapping's entries,
     which are keys too."""
     extra = []
-    if key in CHOICES:
-        extra.append("one of: " + ", ".join(map(str, CHOICES[key])))
-    if key in RANGES:
-        extra.append("allowed: " + range_text(*RANGES[key], each=isinstance(value, tuple)))
+    last = key.rpartition(".")[2]
+    named = key.startswith("targets.NAME.")
+    choices = TARGET_CHOICES.get(last) if named else CHOICES.get(key)
+    bounds = TARGET_RANGES.get(last) if named else RANGES.get(key)
+    if choices:
+        extra.append("one of: " + ", ".join(map(str, choices)))
+    if bounds:
+        extra.append("allowed: " + range_text(*bounds, each=isinstance(value, tuple)))
     if isinstance(value, dict) and value:
         extra.append("each entry is a key too: " + ", ".join(f"`{key}.{k}`" for k in value))
     return " ".join([comment, *(f"({part})" for part in extra)]).strip()

@@ -20,14 +20,15 @@ from nas.data.dataset import load_data
 from nas.data.face_synthetics import Splits
 from nas.evaluation.job import job_template
 from nas.evaluation.metrics import majority_baseline_miou
+from nas.evaluation.targets import Deployment, calibration_sample
 from nas.redact import redact_url
-from nas.search.checks import check_search_config
+from nas.search.checks import SearchError, check_search_config
 from nas.search.executors import Executor, make_executor
 from nas.search.lock import study_lock
 from nas.search.loop import SearchState, run_generations
 from nas.search.pending import PendingOutcomes
 from nas.search.study import open_study, resolve_storage
-from nas.tracking import preflight, runs
+from nas.tracking import preflight, runs, ui
 from nas.tracking.runs import TAG_KIND, TAG_STUDY
 from nas.tracking.search_run import SearchTracker
 
@@ -98,6 +99,7 @@ def _run_search(
     template = job_template(config, splits)
     pending = PendingOutcomes(output_dir / ".pending", config.search.study_name)
     state = SearchState(config, study, executor, tracker, template, pending=pending)
+    state.deployment = deployment(config, splits, executor)
     candidates = run_generations(state)
     summary = tracker.register(candidates)
     timing = state.timings.as_metrics()
@@ -107,9 +109,37 @@ def _run_search(
         **summary,
         **timing,
         "run_id": parent_id,
+        "run_url": ui.run_url(experiment_id, parent_id),
         "candidates": candidates,
         "baseline_miou": baseline,
     }
+
+
+def deployment(config: Config, splits: Splits, executor: Executor) -> Deployment | None:
+    """The search's deployment targets ready to measure candidates (None without targets): the
+    calibration sample of its training images, and the executor's timer for targets bound to a
+    Ray resource (each checked to be advertised by a node)."""
+    if not config.targets:
+        return None
+    bound = {name: t for name, t in config.targets.items() if t.resource}
+    remote = executor.timer(config.model.image_size, config.latency, bound) if bound else None
+    if bound and remote is None:
+        name, target = next(iter(bound.items()))
+        raise SearchError(
+            f"targets.{name}.resource = {target.resource!r} needs Ray to reach the node that "
+            f"advertises it; search.executor is {config.search.executor!r}. Use "
+            "search.executor=ray, or leave the resource empty to time the target here."
+        )
+    sample = calibration_sample(splits.train.images, config.quantization)
+    int8 = any(t.precision == "int8" for t in config.targets.values())
+    return Deployment(
+        dict(config.targets),
+        config.latency,
+        config.quantization,
+        config.model.image_size,
+        sample if int8 else None,
+        remote,
+    )
 
 
 def _search(config: Config, output_dir: Path, storage: str) -> dict[str, Any]:

@@ -1,9 +1,12 @@
 """The `select` command: the registered versions that meet a latency, mIoU and size budget, best
 first, and optionally an alias on the best; with `measure`, each one's latency re-timed on this
-machine (and tagged on the version) before the budget is applied."""
+machine (and tagged on the version) before the budget is applied. With a deployment target, the
+budgets and the ranking read that target's latency and mIoU, and `measure` times the model as
+that target deploys and runs it."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import socket
@@ -16,9 +19,9 @@ import mlflow
 import onnx
 from mlflow import MlflowClient
 
-from nas.config import LatencyConfig
+from nas.config import LatencyConfig, TargetConfig
 from nas.errors import UserError
-from nas.evaluation.latency import measure_onnx_latency
+from nas.evaluation.targets import time_target
 from nas.redact import redact_url
 from nas.tracking import registry, runs
 from nas.tracking.runs import TAG_ARCHID
@@ -55,6 +58,7 @@ class Choice:
     cpu: str
     aliases: list[str] = field(default_factory=list)
     measured: bool = False
+    tags: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def uri(self) -> str:
@@ -75,9 +79,10 @@ def _number(tags: dict[str, str], key: str) -> float:
         return math.nan
 
 
-def read_versions(client: MlflowClient, name: str) -> list[Choice]:
-    """Every version of `name` whose tags give its mIoU and latency; a clear error when the
-    model does not exist or holds none."""
+def read_versions(client: MlflowClient, name: str, target: str = "") -> list[Choice]:
+    """Every version of `name` whose tags give its mIoU and latency (on deployment target
+    `target`, where one is named); a clear error when the model does not exist or holds
+    none."""
     try:
         model = client.get_registered_model(name)
     except mlflow.exceptions.MlflowException:
@@ -90,26 +95,28 @@ def read_versions(client: MlflowClient, name: str) -> list[Choice]:
     aliases: dict[str, list[str]] = {}
     for alias, version in (model.aliases or {}).items():
         aliases.setdefault(str(version), []).append(alias)
-    choices = []
+    choices, on = [], f".{target}" if target else ""
     for v in registry.registered_versions(client, name):
         tags = v.tags
         choice = Choice(
             name,
             str(v.version),
             tags.get(TAG_ARCHID, ""),
-            _number(tags, "val_miou"),
-            _number(tags, "latency_ms"),
+            _number(tags, f"val_miou{on}"),
+            _number(tags, f"latency_ms{on}"),
             int(_number(tags, "num_params")) if "num_params" in tags else 0,
             tags.get("nas.fidelity", "full" if "test_miou" in tags else "?"),
             tags.get("nas.cpu_model", "?"),
             sorted(aliases.get(str(v.version), [])),
+            tags=dict(tags),
         )
         if math.isfinite(choice.val_miou) and math.isfinite(choice.latency_ms):
             choices.append(choice)
     if not choices:
         raise UserError(
-            f"registered model {name!r} holds no version with 'val_miou' and 'latency_ms' tags; "
-            "register models with this project's search or train first."
+            f"registered model {name!r} holds no version with 'val_miou{on}' and "
+            f"'latency_ms{on}' tags; register models with this project's search or train first"
+            + (f", with the deployment target {target!r} in its config." if target else ".")
         )
     return choices
 
@@ -118,27 +125,62 @@ def _cpu_key(cpu: str) -> str:
     return MEASURED_TAG + re.sub(r"[^\w.\- ]", "_", cpu).strip()
 
 
-def measure(client: MlflowClient, choices: list[Choice], cfg: LatencyConfig) -> list[Choice]:
-    """Each version's ONNX model timed here as the search times candidates; the result replaces
-    its latency and is tagged on the version under this CPU's name."""
+def _definition(c: Choice, target: str, given: dict[str, TargetConfig]) -> TargetConfig:
+    """How `target` deploys and runs a model: as given on the command line, else as the search
+    that registered the version had it."""
+    if target in given:
+        return given[target]
+    recorded = json.loads(c.tags.get("nas.targets", "{}")).get(target)
+    if recorded is None:
+        raise UserError(
+            f"target {target!r}: version {c.version} of {c.name!r} was not searched with it, and "
+            f"no targets.{target}.* settings were given; pass them (e.g. "
+            f"--targets.{target}.precision int8) to time it."
+        )
+    return TargetConfig(**recorded)
+
+
+def _model_file(c: Choice, precision: str, tmp: str) -> bytes:
+    """The version's ONNX model at `precision`: its own, or the one its tags point at."""
+    own = c.tags.get("nas.precision", "fp32") == precision
+    uri = c.uri if own else c.tags.get(f"nas.{precision}_model_uri", "")
+    if not uri:
+        raise UserError(f"version {c.version} of {c.name!r} has no {precision} model to time.")
+    return runs.download_version_file(
+        c.name,
+        c.version,
+        lambda: mlflow.artifacts.download_artifacts(uri, dst_path=tmp),
+        "ONNX model" if precision == "fp32" else f"{precision.upper()} ONNX model",
+        inside="model.onnx",
+    ).read_bytes()
+
+
+def measure(
+    client: MlflowClient,
+    choices: list[Choice],
+    cfg: LatencyConfig,
+    target: str = "",
+    given: dict[str, TargetConfig] | None = None,
+) -> list[Choice]:
+    """Each version's ONNX model timed here as the search times candidates (as deployment
+    target `target` deploys and runs it, where one is named); the result replaces its latency
+    and is tagged on the version under this CPU's (and the target's) name."""
     measured = []
     for c in choices:
-        with tempfile.TemporaryDirectory() as tmp:
-            model = runs.download_version_file(
-                c.name,
-                c.version,
-                lambda c=c, tmp=tmp: mlflow.artifacts.download_artifacts(c.uri, dst_path=tmp),
-                "ONNX model",
-                inside="model.onnx",
-            ).read_bytes()
-        size = onnx.load_from_string(model).graph.input[0].type.tensor_type.shape.dim[2].dim_value
-        latency = measure_onnx_latency(model, size, cfg)
-        note = (
-            f"{latency.latency_ms:.4f} ms (p90 {latency.latency_p90_ms:.4f}), ONNX Runtime "
-            f"{latency.ort_version}, {latency.latency_threads} thread(s), host "
-            f"{socket.gethostname()}, {time.strftime('%Y-%m-%d')}"
+        how = (
+            _definition(c, target, given or {}) if target else TargetConfig(threads=cfg.num_threads)
         )
-        client.set_model_version_tag(c.name, c.version, _cpu_key(latency.cpu_model), note)
+        with tempfile.TemporaryDirectory() as tmp:
+            model = _model_file(c, how.precision, tmp)
+        size = onnx.load_from_string(model).graph.input[0].type.tensor_type.shape.dim[2].dim_value
+        latency = time_target(model, size, how, cfg)
+        note = (
+            f"{latency.latency_ms:.4f} ms (p90 {latency.latency_p90_ms:.4f}), {how.precision}, "
+            f"ONNX Runtime {latency.ort_version} ({how.provider}), {latency.latency_threads} "
+            f"thread(s), host {socket.gethostname()}, {time.strftime('%Y-%m-%d')}"
+        )
+        key = _cpu_key(latency.cpu_model) + (f".{target}" if target else "")
+        client.set_model_version_tag(c.name, c.version, key, note)
         measured.append(
             replace(c, latency_ms=latency.latency_ms, cpu=latency.cpu_model, measured=True)
         )
@@ -159,13 +201,17 @@ def run(
     best_by: str = "",
     alias: str = "",
     latency: LatencyConfig | None = None,
+    target: str = "",
+    given: dict[str, TargetConfig] | None = None,
 ) -> dict[str, Any]:
-    """Select, measuring first when `latency` is given; with `alias`, point it at the best."""
+    """Select (on deployment target `target`'s measures, where one is named), measuring first
+    when `latency` is given; with `alias`, point it at the best."""
     client = MlflowClient()
-    choices = read_versions(client, name)
+    choices = read_versions(client, name, target)
     if latency is not None:  # only the versions the other budgets let through are timed
         loose = replace(budgets, max_latency_ms=0.0)
-        choices = measure(client, [c for c in choices if c.meets(loose)], latency)
+        within = [c for c in choices if c.meets(loose)]
+        choices = measure(client, within, latency, target, given)
     matches = choose(choices, budgets, best_by)
     if not matches:
         raise UserError(

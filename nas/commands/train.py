@@ -26,10 +26,13 @@ from nas.data.format import LABELS
 from nas.errors import UserError
 from nas.evaluation.latency import export_checked, measure_onnx_latency
 from nas.evaluation.metrics import majority_baseline_miou
+from nas.evaluation.targets import Deployment, calibration_sample, onnx_miou
 from nas.evaluation.training import FinalTrainResult, train_final
 from nas.paths import PROJECT_ROOT
-from nas.tracking import preflight, registry, runs
+from nas.search.executors import make_executor
+from nas.tracking import preflight, registry, runs, ui
 from nas.tracking.runs import TAG_ARCHID, TAG_KIND
+from nas.tracking.search_run import target_tags
 
 log = logging.getLogger(__name__)
 ARCHID = re.compile(r"[0-9a-f]{40}")
@@ -158,11 +161,13 @@ def run(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
             model, config.model.image_size, lat.opset, lat.exporter, lat.onnx_tolerance
         )
         latency = measure_onnx_latency(onnx_model, config.model.image_size, lat, diff)
+        targets, int8_model = _measure_targets(config, splits, onnx_model)
         metrics = {
             **_final_metrics(result),
             "latency_ms": latency.latency_ms,
             "latency_p90_ms": latency.latency_p90_ms,
             "onnx_max_abs_diff": diff,
+            **targets,
         }
         # the best checkpoint's scores one step after the last training step, where the model
         # is logged: its LoggedModel is linked to exactly these metrics
@@ -177,6 +182,15 @@ def run(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
             step=final_step,
             example=True,
         )
+        if int8_model:  # what the int8 targets deploy
+            runs.log_onnx_model(
+                int8_model,
+                config.model.image_size,
+                config.model.num_classes,
+                name=f"train-{aid[:8]}-int8",
+                tags={TAG_ARCHID: aid, TAG_KIND: "train", "nas.precision": "int8"},
+                step=final_step,
+            )
         mlflow.log_artifact(str(output_dir / "best.pt"), "weights")
         measured = {**metrics, "num_params": count_params(model), **latency.as_dict()}
         summary = {
@@ -185,11 +199,52 @@ def run(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
             "model_uri": model_uri,
             "registered_model": config.tracking.trained_model,
             "version": _register(config, model_uri, aid, measured),
+            "run_url": ui.run_url(experiment_id, mlflow.active_run().info.run_id),
             **{k: metrics[k] for k in ("val_miou", "test_miou", "latency_ms")},
         }
         _write_outputs(output_dir, genome, model, onnx_model, summary, result.history)
         mlflow.log_artifact(str(output_dir / "history.csv"))
         return summary
+
+
+def _measure_targets(
+    config: Config, splits: Splits, onnx_model: bytes
+) -> tuple[dict[str, float], bytes]:
+    """Every deployment target's measures of the trained model: its latency as the target
+    deploys and runs it, and, for an int8 target, the INT8 model's validation and test mIoU
+    through ONNX Runtime; with the INT8 model (b'' where no target deploys one). A target bound
+    to a Ray resource is timed on a node that advertises it."""
+    if not config.targets:
+        return {}, b""
+    bound = {name: t for name, t in config.targets.items() if t.resource}
+    executor = make_executor(config.search) if bound else None
+    try:
+        remote = (
+            executor.timer(config.model.image_size, config.latency, bound) if executor else None
+        )
+        sample = calibration_sample(splits.train.images, config.quantization)
+        deployment = Deployment(
+            dict(config.targets), config.latency, config.quantization,
+            config.model.image_size, sample, remote,
+        )  # fmt: skip
+        models = deployment.models(onnx_model)
+        timed = deployment.measure(onnx_model)
+    finally:
+        if executor is not None:
+            executor.close()
+    measures, int8 = {}, models.get("int8", b"")
+    for name, target in config.targets.items():
+        if timed[name].latency is None:
+            mlflow.set_tag(f"nas.target_error.{name}", timed[name].error[:5000])
+            continue
+        mlflow.set_tags(target_tags(name, target, timed[name]))
+        measures[f"latency_ms.{name}"] = timed[name].latency.latency_ms
+        model = models[target.precision]
+        if isinstance(model, bytes):
+            for split in ("val", "test"):
+                miou = onnx_miou(model, getattr(splits, split), config.model.num_classes)
+                measures[f"{split}_miou.{name}"] = miou
+    return measures, int8 if isinstance(int8, bytes) else b""
 
 
 def _log_inputs(config: Config, genome: Genome, source: str, splits: Splits) -> None:
@@ -245,6 +300,7 @@ def _register(config: Config, model_uri: str, aid: str, measured: dict[str, Any]
         "nas.cpu_model": measured["cpu_model"],
         "nas.ort_version": measured["ort_version"],
         "nas.latency_threads": measured["latency_threads"],
+        **{key: f"{value:.6f}" for key, value in measured.items() if "." in key},  # targets
     }
     final = config.final_training
     miou_at = (

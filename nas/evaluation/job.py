@@ -9,6 +9,7 @@ import json
 import math
 import os
 import socket
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +19,12 @@ import torch
 
 from nas.arch.archjson import parse_arch
 from nas.arch.model import StackedHourglass
-from nas.config import Config, DataConfig, TrainingConfig
+from nas.config import Config, DataConfig, QuantizationConfig, TrainingConfig
 from nas.data.dataset import load_data
 from nas.data.face_synthetics import Splits
 from nas.data.format import DataError
 from nas.evaluation.latency import export_checked
+from nas.evaluation.targets import calibration_sample, onnx_miou, quantize_int8
 from nas.evaluation.training import train_partial
 
 
@@ -40,6 +42,7 @@ class JobTemplate:
     opset: int
     exporter: str
     onnx_tolerance: float
+    quantization: QuantizationConfig | None  # given: also the INT8 model and its mIoU
 
     def keys(self) -> list[str]:
         return [f.name for f in dataclasses.fields(self)]
@@ -80,7 +83,24 @@ def job_template(config: Config, splits: Splits) -> JobTemplate:
         opset=config.latency.opset,
         exporter=config.latency.exporter,
         onnx_tolerance=config.latency.onnx_tolerance,
+        quantization=config.quantization if int8_targets(config) else None,
     )
+
+
+def target_scores(config: Config, outcome: Outcome) -> dict[str, float]:
+    """`val_miou.T` of every deployment target T whose model the outcome scored: the network's
+    own mIoU for an FP32 target, the INT8 model's (through ONNX Runtime) for an int8 one."""
+    scores = {}
+    for name, target in config.targets.items():
+        key = "val_miou" if target.precision == "fp32" else "val_miou_int8"
+        if key in outcome.metrics:
+            scores[f"val_miou.{name}"] = outcome.metrics[key]
+    return scores
+
+
+def int8_targets(config: Config) -> list[str]:
+    """The deployment targets that deploy the INT8 model."""
+    return [name for name, t in config.targets.items() if t.precision == "int8"]
 
 
 @dataclass
@@ -94,6 +114,8 @@ class Outcome:
     metrics: dict[str, float] = field(default_factory=dict)
     per_class_iou: list[float] = field(default_factory=list)
     onnx_model: bytes = b""
+    int8_model: bytes = b""  # the trained model quantized to INT8, where the job asks for it
+    int8_error: str = ""  # why it could not be quantized or scored (the candidate is not failed)
     worker: str = ""  # host:pid of the process that ran the job
     node: str = ""  # the Ray node id, where Ray ran it
     data_error: bool = False  # the data set was missing or different on the worker's machine
@@ -121,7 +143,22 @@ def load_job_data(job: Job) -> Splits:
     return splits
 
 
-def _train(job: Job) -> tuple[dict[str, float], list[float], bytes]:
+def _int8(job: Job, splits: Splits, onnx_model: bytes) -> tuple[dict[str, float], bytes, str]:
+    """The trained model quantized to INT8 (calibrated on the job's seeded sample of training
+    images) and its validation mIoU through ONNX Runtime; a failure is kept as the reason."""
+    assert job.quantization is not None
+    started = time.perf_counter()
+    try:
+        sample = calibration_sample(splits.train.images, job.quantization)
+        int8_model = quantize_int8(onnx_model, sample, job.quantization)
+        miou = onnx_miou(int8_model, splits.val, job.num_classes)
+    except Exception as err:  # noqa: BLE001 - the INT8 model's failure is not the candidate's
+        return {}, b"", f"{type(err).__name__}: {(str(err) or '?').splitlines()[0]}"
+    seconds = time.perf_counter() - started
+    return {"val_miou_int8": miou, "quantize_seconds": seconds}, int8_model, ""
+
+
+def _train(job: Job) -> tuple[dict[str, float], list[float], bytes, Splits]:
     splits = load_job_data(job)
     genome = parse_arch(json.loads(job.arch_json), f"candidate {job.archid}")
     torch.manual_seed(init_seed(job.archid))
@@ -141,7 +178,7 @@ def _train(job: Job) -> tuple[dict[str, float], list[float], bytes]:
     onnx_model, metrics["onnx_max_abs_diff"] = export_checked(
         model, job.image_size, job.opset, job.exporter, job.onnx_tolerance
     )
-    return metrics, result.per_class_iou, onnx_model
+    return metrics, result.per_class_iou, onnx_model, splits
 
 
 def evaluate_job(job: Job) -> Outcome:
@@ -149,7 +186,7 @@ def evaluate_job(job: Job) -> Outcome:
     a failed Outcome carrying the error and its traceback."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        metrics, per_class, onnx_model = _train(job)
+        metrics, per_class, onnx_model, splits = _train(job)
     except DataError as err:  # the machine's data, not the candidate, is at fault
         return Outcome(
             job.trial_number, job.archid, False, f"DataError: {err}", worker=worker, data_error=True
@@ -166,13 +203,18 @@ def evaluate_job(job: Job) -> Outcome:
     finally:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    int8_metrics, int8_model, int8_error = (
+        _int8(job, splits, onnx_model) if job.quantization else ({}, b"", "")
+    )
     return Outcome(
         job.trial_number,
         job.archid,
         True,
-        metrics=metrics,
+        metrics={**metrics, **int8_metrics},
         per_class_iou=per_class,
         onnx_model=onnx_model,
+        int8_model=int8_model,
+        int8_error=int8_error,
         worker=worker,
     )
 

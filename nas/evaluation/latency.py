@@ -91,13 +91,16 @@ def export_onnx(model: nn.Module, image_size: int, opset: int, exporter: str = "
     return program.model_proto.SerializeToString()
 
 
-def inference_session(onnx_model: bytes, num_threads: int) -> ort.InferenceSession:
+def inference_session(
+    onnx_model: bytes, num_threads: int, provider: str = "CPUExecutionProvider"
+) -> ort.InferenceSession:
+    """A session that runs one model on `provider` with `num_threads` intra-op threads."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = num_threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
-    return ort.InferenceSession(onnx_model, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(onnx_model, options, providers=[provider])
 
 
 def time_runs(session: ort.InferenceSession, image_size: int, cfg: LatencyConfig) -> np.ndarray:
@@ -154,11 +157,16 @@ def export_checked(
 
 
 def measure_onnx_latency(
-    onnx_model: bytes, image_size: int, cfg: LatencyConfig, checked_diff: float = math.nan
+    onnx_model: bytes,
+    image_size: int,
+    cfg: LatencyConfig,
+    checked_diff: float = math.nan,
+    provider: str = "CPUExecutionProvider",
 ) -> Latency:
-    """Time an exported model in ONNX Runtime on CPU with a fixed thread count; `checked_diff`
-    is its export check's figure."""
-    times = time_runs(inference_session(onnx_model, cfg.num_threads), image_size, cfg)
+    """Time an exported model in ONNX Runtime on `provider` (the CPU) with a fixed thread count;
+    `checked_diff` is its export check's figure."""
+    session = inference_session(onnx_model, cfg.num_threads, provider)
+    times = time_runs(session, image_size, cfg)
     q25, q50, q75, q90 = np.percentile(times, [25, 50, 75, 90])
     return Latency(
         latency_ms=float(q50),

@@ -11,16 +11,22 @@ from nas.arch.model import StackedHourglass, check_image_size
 from nas.arch.profile import count_macs, count_params
 from nas.arch.space import Genome
 from nas.config import LatencyConfig
-from nas.evaluation.latency import Latency, measure_model_latency
+from nas.evaluation.latency import (
+    Latency,
+    export_checked,
+    measure_model_latency,
+    measure_onnx_latency,
+)
 
 
 @dataclass(frozen=True)
 class CheapMeasures:
-    """What is known of a candidate before it is trained."""
+    """What is known of a candidate before it is trained; `onnx_model` is the export timed."""
 
     num_params: int
     macs: int
     latency: Latency
+    onnx_model: bytes
 
 
 def seeded_network(genome: Genome, num_classes: int, image_size: int) -> StackedHourglass:
@@ -35,10 +41,14 @@ def measure_cheap(
 ) -> CheapMeasures:
     """Count and time the untrained network: what the search does first for every candidate."""
     model = seeded_network(genome, num_classes, image_size)
+    onnx_model, diff = export_checked(
+        model, image_size, cfg.opset, cfg.exporter, cfg.onnx_tolerance
+    )
     return CheapMeasures(
         count_params(model),
         count_macs(model, image_size),
-        measure_model_latency(model, image_size, cfg),
+        measure_onnx_latency(onnx_model, image_size, cfg, diff),
+        onnx_model,
     )
 
 

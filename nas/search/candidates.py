@@ -50,6 +50,16 @@ class Candidate:
     error: str = ""
     fidelity: int = 0
     val_miou_f0: float = math.nan
+    int8_model_uri: str = ""  # the trained model quantized to INT8, where a target deploys it
+    # per deployment target T (nas.evaluation.objectives): latency_ms.T, latency_p90_ms.T,
+    # val_miou.T and val_miou_f0.T, read as attributes like the fields above
+    measures: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> float:
+        """A target's measure (`getattr(c, "latency_ms.int8")`), NaN where it has none yet."""
+        if name.startswith("_") or "." not in name:
+            raise AttributeError(name)
+        return self.__dict__.get("measures", {}).get(name, math.nan)
 
     @property
     def feasible(self) -> bool:
@@ -60,11 +70,13 @@ class Candidate:
         return self.state != "running"
 
     def as_attr(self) -> dict[str, Any]:
-        """JSON-safe dict for Optuna storage (NaN becomes None)."""
-        return {
+        """JSON-safe dict for Optuna storage (NaN becomes None, and is left out of measures)."""
+        record = {
             k: (None if isinstance(v, float) and math.isnan(v) else v)
             for k, v in dataclasses.asdict(self).items()
         }
+        record["measures"] = {k: v for k, v in self.measures.items() if math.isfinite(v)}
+        return record
 
     @classmethod
     def from_attr(cls, attr: dict[str, Any]) -> Candidate:

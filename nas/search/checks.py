@@ -8,6 +8,7 @@ from nas.arch.model import divisor_for
 from nas.config import Config
 from nas.errors import UserError
 from nas.evaluation.objectives import objectives_for, reference_settings
+from nas.evaluation.targets import missing_provider
 from nas.search.executors import check_executor
 
 
@@ -38,3 +39,10 @@ def check_search_config(config: Config) -> None:
                 "finite number in the objective's unit."
             )
     check_executor(s.executor)
+    for name, target in config.targets.items():
+        have = missing_provider(target.provider) if not target.resource else ""
+        if have:
+            raise SearchError(
+                f"targets.{name}.provider = {target.provider!r}: ONNX Runtime here has no such "
+                f"execution provider; expected one of: {have}."
+            )

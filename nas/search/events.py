@@ -8,14 +8,22 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from nas.evaluation.job import Outcome
+from nas.evaluation.targets import TargetLatency
 from nas.search.candidates import Candidate
 
 
 class SearchListener(Protocol):
     """Receives the search's events, in the driver process, in the order they happen."""
 
-    def candidate_started(self, c: Candidate, params: dict[str, Any], latency: dict) -> None:
-        """A new candidate was measured (`latency` is empty where it could not be)."""
+    def candidate_started(
+        self,
+        c: Candidate,
+        params: dict[str, Any],
+        latency: dict,
+        targets: dict[str, TargetLatency] | None = None,
+    ) -> None:
+        """A new candidate was measured (`latency` is empty where it could not be), and timed
+        on each deployment target (`targets`)."""
 
     def candidate_finished(
         self, c: Candidate, outcome: Outcome | None = None, original: Candidate | None = None

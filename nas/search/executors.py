@@ -5,6 +5,7 @@ so that Ctrl-C stops a search at once while it waits."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from nas import stopping
-from nas.config import SearchConfig
+from nas.config import LatencyConfig, SearchConfig, TargetConfig
 from nas.errors import UserError
 from nas.evaluation.job import Job, Outcome, evaluate_job, failed, with_device
+from nas.evaluation.targets import RemoteTimer, TargetLatency, time_here
 from nas.evaluation.training import plan_steps
 from nas.paths import PROJECT_ROOT
 
@@ -28,6 +30,7 @@ POLL_S = 2.0  # how often the Ray executor looks at time limits while tasks run
 STARTUP_ALLOWANCE_S = 300.0  # a task's time limit beyond its steps: start, data, eval, export
 NODE_LOSS_RETRIES = 3  # runs of one job again after its node died
 NODE_DEATH_WAIT_S = 20.0  # how long a crashed worker's node is watched for its death
+REMOTE_TIMING_S = 600.0  # how long a model's timing on a target's node may take
 
 
 # Folders of the project that Ray does not ship to its workers.
@@ -46,11 +49,16 @@ RAY_EXCLUDES = [
 
 class Executor(Protocol):
     """Runs jobs and yields their outcomes as they finish, in any order; a job that cannot run
-    yields a failed Outcome instead of raising."""
+    yields a failed Outcome instead of raising. `timer` times models on the machines that
+    advertise a resource (deployment targets bound to one), or is None where it cannot."""
 
     description: str  # where the jobs run, in words (the parent run's `nas.executor` tag)
 
     def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]: ...
+
+    def timer(
+        self, image_size: int, cfg: LatencyConfig, targets: dict[str, TargetConfig]
+    ) -> RemoteTimer | None: ...
 
     def close(self) -> None: ...
 
@@ -94,8 +102,23 @@ class SerialExecutor:
                 outcome = evaluate_job(job)
             yield outcome
 
+    def timer(
+        self, image_size: int, cfg: LatencyConfig, targets: dict[str, TargetConfig]
+    ) -> RemoteTimer | None:
+        return None
+
     def close(self) -> None:
         pass
+
+
+def _time_on_node(
+    name: str, model: bytes, image_size: int, target: TargetConfig, cfg: LatencyConfig
+) -> TargetLatency:
+    """time_here in a Ray task, with the id of the node that ran it."""
+    import ray
+
+    measured = time_here(name, model, image_size, target, cfg)
+    return dataclasses.replace(measured, node=ray.get_runtime_context().get_node_id())
 
 
 def _evaluate_on_node(job: Job) -> Outcome:
@@ -171,6 +194,42 @@ class RayExecutor:
         where = f"{self.num_gpus} GPU each" if self.num_gpus else f"{search.cpus_per_job} CPU each"
         nodes = len(self.alive_nodes())
         self.description = f"Ray ({where}; {nodes} node(s), {cpus:g} CPU, {gpus:g} GPU)"
+
+    def timer(
+        self, image_size: int, cfg: LatencyConfig, targets: dict[str, TargetConfig]
+    ) -> RemoteTimer:
+        """Times a model on a node that advertises the target's resource, taking no CPU slot
+        there: the resource stands for the device. A resource of `targets` that no node
+        advertises is a UserError now (a task asking for it would wait forever)."""
+        for name, target in targets.items():
+            self.check_resource(name, target.resource)
+        remote = self.ray.remote(_time_on_node)
+
+        def time_remote(name: str, model: bytes, target: TargetConfig) -> TargetLatency:
+            self.check_resource(name, target.resource)
+            where = {"num_cpus": 0, "resources": {target.resource: 1}, "max_retries": 1}
+            ref = remote.options(**where).remote(name, model, image_size, target, cfg)
+            with stopping.interruptible():
+                ready, _ = self.ray.wait([ref], timeout=REMOTE_TIMING_S)
+            if not ready:
+                self.ray.cancel(ref, force=True)
+                return TargetLatency(name, error=f"TimeoutError: not timed in {REMOTE_TIMING_S} s")
+            try:
+                return self.ray.get(ref)
+            except self.ray.exceptions.RayError as err:
+                return TargetLatency(name, error=f"{type(err).__name__}: {err}")
+
+        return time_remote
+
+    def check_resource(self, name: str, resource: str) -> None:
+        """A UserError unless an alive node advertises `resource`."""
+        if self.ray.cluster_resources().get(resource, 0) <= 0:
+            raise UserError(
+                f"targets.{name}.resource = {resource!r}: no node of the Ray cluster "
+                f"({os.environ.get('RAY_ADDRESS') or 'started here'}) advertises it. Start the "
+                f"node that times this target with --resources='{{\"{resource}\": 1}}', or "
+                "leave the resource empty to time the target on this machine."
+            )
 
     def alive_nodes(self) -> frozenset[str]:
         return frozenset(node["NodeID"] for node in self.ray.nodes() if node["Alive"])

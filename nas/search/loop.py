@@ -15,9 +15,10 @@ from nas import stopping
 from nas.arch.archjson import arch_json, archid
 from nas.arch.space import genome_from_params, search_distributions
 from nas.config import Config
-from nas.evaluation.job import Job, JobTemplate, Outcome
+from nas.evaluation.job import Job, JobTemplate, Outcome, target_scores
 from nas.evaluation.measure import measure_cheap
 from nas.evaluation.objectives import Objective, constraints, objectives_for
+from nas.evaluation.targets import Deployment
 from nas.search import promotion
 from nas.search.candidates import (
     METRIC_KEYS,
@@ -51,6 +52,7 @@ class SearchState:
     params: dict[int, dict] = field(default_factory=dict)
     promotions: dict[str, dict] = field(default_factory=dict)  # archid -> promotion record
     pending: PendingOutcomes = field(default_factory=lambda: PendingOutcomes(None, ""))
+    deployment: Deployment | None = None  # the deployment targets, where the config has some
     # trials a killed search left running -> the record one had saved before its tell, if any
     adopted: dict[int, Candidate | None] = field(default_factory=dict)
     timings: Timings = field(default_factory=Timings)
@@ -73,6 +75,11 @@ class SearchState:
 
     def job(self, c: Candidate) -> Job:
         return self.job_template.job(c.trial_number, c.archid, c.arch_json)
+
+    def searched_targets(self, trained: bool = False) -> set[str]:
+        """The deployment targets whose measures (with `trained`, whose models' mIoU) are
+        objectives of this search."""
+        return {o.target for o in self.objectives if o.target and not (trained and o.cheap)}
 
 
 def _generation_trials(state: SearchState, generation: int) -> list[optuna.Trial]:
@@ -131,12 +138,19 @@ def _measure(state: SearchState, trial: optuna.Trial, generation: int) -> Candid
     started = time.perf_counter()
     with stopping.interruptible():
         measures = measure_cheap(genome, cfg.model.num_classes, cfg.model.image_size, cfg.latency)
+        timed = state.deployment.measure(measures.onnx_model) if state.deployment else {}
     state.timings.latency_seconds += time.perf_counter() - started
     latency = measures.latency
     c.num_params, c.macs = measures.num_params, measures.macs
     c.latency_ms, c.latency_p90_ms = latency.latency_ms, latency.latency_p90_ms
     c.latency_iqr_ms = latency.latency_iqr_ms
-    state.listener.candidate_started(c, trial.params, latency.as_dict())
+    for name, target in timed.items():
+        if target.latency is not None:
+            c.measures[f"latency_ms.{name}"] = target.latency.latency_ms
+            c.measures[f"latency_p90_ms.{name}"] = target.latency.latency_p90_ms
+        elif name in state.searched_targets():  # no objective value: the candidate fails
+            c.state, c.error = "failed", f"target {name}: {target.error}"
+    state.listener.candidate_started(c, trial.params, latency.as_dict(), timed)
     log.info(
         "generation %d trial %d %s: %.3f ms, %d params",
         generation,
@@ -164,6 +178,12 @@ def _finish_trained(
         c.state, c.val_miou = "complete", outcome.metrics["val_miou"]
         c.val_miou_f0 = c.val_miou
         c.train_seconds = outcome.metrics["train_seconds"]
+        scores = target_scores(state.config, outcome)
+        c.measures.update(scores)
+        c.measures.update({k.replace("val_miou", "val_miou_f0", 1): v for k, v in scores.items()})
+        lost = sorted(state.searched_targets(trained=True) - {k.split(".", 1)[1] for k in scores})
+        if lost:  # a searched target's model could not be scored: no objective value
+            c.state, c.error = "failed", f"target {lost[0]}: {outcome.int8_error}"
         log.info(
             "trial %d %s %s: val mIoU %.4f in %.1f s",
             c.trial_number,
@@ -172,13 +192,14 @@ def _finish_trained(
             c.val_miou,
             c.train_seconds,
         )
-    else:
+    if not outcome.ok:
         c.state, c.error = "failed", outcome.error
+    if c.state == "failed":
         log.warning(
             "candidate %s (trial %d) failed: %s",
             c.archid[:8],
             c.trial_number,
-            outcome.error.splitlines()[0],
+            c.error.splitlines()[0],
         )
     state.listener.candidate_finished(c, outcome)
     _tell(state, trial, c)
@@ -219,6 +240,7 @@ def _tell_duplicate(
     for key in METRIC_KEYS:
         setattr(c, key, getattr(original, key))
     c.model_uri, c.error, c.fidelity = original.model_uri, original.error, original.fidelity
+    c.int8_model_uri, c.measures = original.int8_model_uri, dict(original.measures)
     state.listener.candidate_finished(c, None, original)
     _tell(state, trial, c)
 
@@ -269,7 +291,12 @@ def run_generation(state: SearchState, generation: int) -> None:
         except Exception as err:  # noqa: BLE001 - e.g. a genome that shrinks to 0 channels
             _fail_unmeasured(state, trial, generation, genome_id, err)
             continue
-        if any(v > 0 for v in constraints(state.config, c).values()):
+        if c.state == "failed":  # a searched deployment target could not time it
+            log.warning("trial %d %s failed: %s", c.trial_number, c.archid[:8], c.error)
+            state.listener.candidate_finished(c)
+            _tell(state, trial, c)
+            known[c.archid] = c
+        elif any(v > 0 for v in constraints(state.config, c).values()):
             c.state = "infeasible"
             log.info("trial %d %s is over budget: not trained", c.trial_number, c.archid[:8])
             state.listener.candidate_finished(c)
@@ -294,6 +321,7 @@ def _promoted(state: SearchState, c: Candidate, generation: int, outcome: Outcom
     }
     if outcome.ok:
         record["val_miou"] = outcome.metrics["val_miou"]
+        record["measures"] = target_scores(state.config, outcome)
         log.info(
             "trial %d %s promoted: val mIoU %.4f -> %.4f",
             c.trial_number,
@@ -306,9 +334,10 @@ def _promoted(state: SearchState, c: Candidate, generation: int, outcome: Outcom
         log.warning(
             "promotion of %s (trial %d) failed: %s", c.archid[:8], c.trial_number, record["error"]
         )
-    promoted = dataclasses.replace(c)
+    promoted = dataclasses.replace(c, int8_model_uri="")
     promotion.apply_record(promoted, record)
     record["model_uri"] = state.listener.candidate_promoted(promoted, promotion.PROMOTED, outcome)
+    record["int8_model_uri"] = promoted.int8_model_uri  # the listener's, where it logged one
     promotion.save_record(state.study, c.archid, record)
     state.promotions[c.archid] = record
     promotion.apply_record(c, record)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from nas.evaluation.objectives import DEFAULT_OBJECTIVES, KNEE_ALIAS, Objective, axes
+from nas.evaluation.objectives import DEFAULT_OBJECTIVES, Objective, axes, knee_alias
 
 S = TypeVar("S")
 Costs = tuple[float, ...]
@@ -88,7 +88,7 @@ def aliased(
 ) -> dict[str, S]:
     """The front member each registry alias names: the best in each objective and the knee."""
     chosen = {o.alias: best(front, o) for o in objectives}
-    chosen[KNEE_ALIAS] = knee(front, objectives)
+    chosen[knee_alias(objectives)] = knee(front, objectives)
     return chosen
 
 

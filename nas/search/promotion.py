@@ -100,6 +100,8 @@ def apply_record(c: Candidate, record: dict[str, Any]) -> None:
     if record.get("ok"):
         c.val_miou, c.fidelity = float(record["val_miou"]), int(record["fidelity"])
         c.model_uri = record.get("model_uri") or c.model_uri
+        c.int8_model_uri = record.get("int8_model_uri") or c.int8_model_uri
+        c.measures = {**c.measures, **record.get("measures", {})}  # a copy: c's own
 
 
 def rank_correlation(low: Sequence[float], high: Sequence[float]) -> float:

@@ -4,6 +4,8 @@ and given an input example."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -99,7 +101,34 @@ def _version_tags(
     }
     for o in objectives_for(config):  # every objective's value, so later searches can compare
         tags.setdefault(o.name, getattr(c, o.name))
+    for key, value in sorted(c.measures.items()):  # every deployment target's measures
+        if not key.startswith(("val_miou_f0.", "latency_p90_ms.")):
+            tags[key] = f"{value:.6f}"
+    tags["nas.precision"] = deployed_precision(config)
+    tags["nas.fp32_model_uri"] = c.model_uri
+    if c.int8_model_uri:
+        tags["nas.int8_model_uri"] = c.int8_model_uri
+    if config.targets:  # how each target deploys and runs the model, for `select --measure`
+        targets = {name: dataclasses.asdict(t) for name, t in config.targets.items()}
+        tags["nas.targets"] = json.dumps(targets, sort_keys=True)
     return tags
+
+
+def deployed_precision(config: Config) -> str:
+    """The precision of the model a search registers: int8 where it searches an int8 target."""
+    searched = {o.target for o in objectives_for(config) if o.target}
+    return "int8" if any(config.targets[t].precision == "int8" for t in searched) else "fp32"
+
+
+def _targets_text(tags: dict[str, Any]) -> str:
+    """The deployment targets' figures of a version, in words ('' where there are none)."""
+    names = sorted({k.split(".", 1)[1] for k in tags if k.startswith("latency_ms.")})
+    parts = [
+        f"{n}: {float(tags[f'latency_ms.{n}']):.3f} ms"
+        + (f", mIoU {float(tags[f'val_miou.{n}']):.4f}" if f"val_miou.{n}" in tags else "")
+        for n in names
+    ]
+    return f" Deployment targets: {'; '.join(parts)}." if parts else ""
 
 
 def _training(cfg: TrainingConfig) -> str:
@@ -126,11 +155,14 @@ def _register_member(client: MlflowClient, config: Config, c: Candidate, search_
         f"found by the search '{config.search.study_name}' (run {search_run_id}) in generation "
         f"{c.generation}, candidate run {c.run_id}"
     )
-    runs.add_input_example(client, c.model_uri, config.model.image_size)
-    description = describe_version(tags, _miou_at(c, config), found_by)
-    return register_version(
-        client, c.model_uri, config.tracking.registered_model, tags, description
-    )
+    model_uri = c.int8_model_uri if tags["nas.precision"] == "int8" else c.model_uri
+    if not model_uri:  # an INT8 model that could not be made: the FP32 one, said so
+        model_uri, tags["nas.precision"] = c.model_uri, "fp32"
+    runs.add_input_example(client, model_uri, config.model.image_size)
+    description = describe_version(tags, _miou_at(c, config), found_by) + _targets_text(tags)
+    if tags["nas.precision"] == "int8":
+        description += " This version is the INT8 model (static QDQ quantization)."
+    return register_version(client, model_uri, config.tracking.registered_model, tags, description)
 
 
 def register_front(

@@ -43,9 +43,11 @@ def state_table(
     parents: dict[int, str],
     walltime_hours: float,
 ) -> pd.DataFrame:
-    """One row per candidate so far. `parent` is the previous generations' candidate with the
-    most genes in common (Optuna does not record NSGA-II parents)."""
+    """One row per candidate so far, then a column per deployment target measure
+    (`latency_ms.T`, `val_miou.T`, ...). `parent` is the previous generations' candidate with
+    the most genes in common (Optuna does not record NSGA-II parents)."""
     front_ids = {c.archid for c in front}
+    measures = sorted({key for c in candidates for key in c.measures})
     rows = []
     for c in candidates:
         row = {
@@ -59,8 +61,9 @@ def state_table(
             is_pareto=c.archid in front_ids and c.state == "complete",
             error=c.error.splitlines()[0] if c.error else "",
         )
+        row.update({key: getattr(c, key) for key in measures})
         rows.append(row)
-    return pd.DataFrame(rows, columns=ARCHAI_COLUMNS + OUR_COLUMNS)
+    return pd.DataFrame(rows, columns=ARCHAI_COLUMNS + OUR_COLUMNS + measures)
 
 
 def write_generation_files(

@@ -14,7 +14,7 @@ import numpy as np
 from mlflow import MlflowClient
 from mlflow.entities import RunStatus
 
-from nas.config import Config
+from nas.config import Config, TargetConfig
 from nas.data.format import LABELS
 from nas.evaluation.job import Outcome
 from nas.evaluation.objectives import (
@@ -23,6 +23,7 @@ from nas.evaluation.objectives import (
     reference_point,
     reference_settings,
 )
+from nas.evaluation.targets import TargetLatency
 from nas.search.candidates import Candidate, front_pool
 from nas.search.pareto import aliased, best, hypervolume, pareto_front
 from nas.search.promotion import rank_correlation
@@ -76,6 +77,25 @@ def model_name(c: Candidate, fidelity: int) -> str:
     return run_name(c, f"-f{fidelity}" if fidelity else "")
 
 
+def target_tags(name: str, target: TargetConfig, timed: TargetLatency) -> dict[str, str]:
+    """A candidate run's tags of one deployment target's measurement: how and where it was
+    timed, or why it could not be."""
+    if timed.latency is None:
+        return {f"nas.target_error.{name}": timed.error[:5000]}
+    where = f"{timed.latency.cpu_model} ({timed.host}" + (
+        f", Ray node {timed.node})" if timed.node else ")"
+    )
+    tags = {
+        f"nas.target.{name}": (
+            f"{target.precision}, {target.threads} thread(s), {target.provider}, ONNX Runtime "
+            f"{timed.latency.ort_version}, on {where}"
+        )
+    }
+    if timed.node:
+        tags[f"nas.target_node.{name}"] = timed.node
+    return tags
+
+
 def alias_marks(
     front: list[Candidate], objectives: Sequence[Objective], versions: dict[str, str] | None = None
 ) -> Marks:
@@ -125,16 +145,27 @@ class SearchTracker:
             self.client.log_inputs(run.info.run_id, datasets=self.datasets)
         return run.info.run_id
 
-    def candidate_started(self, c: Candidate, params: dict, latency: dict[str, Any]) -> None:
+    def candidate_started(
+        self,
+        c: Candidate,
+        params: dict,
+        latency: dict[str, Any],
+        targets: dict[str, TargetLatency] | None = None,
+    ) -> None:
         c.run_id = self._create_run(c)
         runs.log_params(self.client, c.run_id, {**params, "archid": c.archid})
         numbers = {k: v for k, v in latency.items() if isinstance(v, (int, float))}
         runs.log_metrics(
-            self.client, c.run_id, {**numbers, "num_params": c.num_params, "macs": c.macs}
+            self.client,
+            c.run_id,
+            {**numbers, **c.measures, "num_params": c.num_params, "macs": c.macs},
         )
         for key in ("ort_version", "cpu_model"):
             if key in latency:
                 self.client.set_tag(c.run_id, f"nas.{key}", str(latency[key]))
+        for name, timed in (targets or {}).items():
+            for key, value in target_tags(name, self.config.targets[name], timed).items():
+                self.client.set_tag(c.run_id, key, value)
         self.client.log_text(c.run_id, c.arch_json, f"{c.archid}.json")
 
     def candidate_finished(
@@ -165,8 +196,12 @@ class SearchTracker:
         names = LABELS[: len(outcome.per_class_iou)]
         per_class = {f"val_iou_{n}": v for n, v in zip(names, outcome.per_class_iou, strict=True)}
         measured = {k: getattr(c, k) for k in MODEL_METRICS} if fidelity else {}
-        metrics = {**outcome.metrics, **per_class, **measured}
+        scores = {k: v for k, v in c.measures.items() if k.startswith("val_miou.")}
+        drops = {f"val_miou_drop.{k[9:]}": c.val_miou - v for k, v in scores.items()}
+        metrics = {**outcome.metrics, **per_class, **measured, **scores, **drops}
         runs.log_metrics(self.client, c.run_id, metrics, step=fidelity)
+        if outcome.int8_error:
+            self.client.set_tag(c.run_id, "nas.int8_error", outcome.int8_error[:5000])
         self.client.set_tag(c.run_id, "nas.worker", outcome.worker)
         if outcome.node:  # the Ray node that trained it
             self.client.set_tag(c.run_id, "nas.node", outcome.node)
@@ -179,14 +214,16 @@ class SearchTracker:
             "nas.search_run_id": self.parent_run_id,
         }
         with mlflow.start_run(run_id=c.run_id, nested=True):
+            size, classes = self.config.model.image_size, self.config.model.num_classes
             c.model_uri = runs.log_onnx_model(
-                outcome.onnx_model,
-                self.config.model.image_size,
-                self.config.model.num_classes,
-                name=model_name(c, fidelity),
-                tags=tags,
-                step=fidelity,
+                outcome.onnx_model, size, classes, model_name(c, fidelity), tags, fidelity
             )
+            if outcome.int8_model:  # what the int8 targets deploy, to register and serve
+                int8_tags = {**tags, "nas.precision": "int8"}
+                c.int8_model_uri = runs.log_onnx_model(
+                    outcome.int8_model, size, classes, f"{model_name(c, fidelity)}-int8",
+                    int8_tags, fidelity,
+                )  # fmt: skip
         return c.model_uri
 
     def candidate_promoted(self, c: Candidate, fidelity: int, outcome: Outcome) -> str:
