@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(HASH)
 DEV_STAMP := $(VENV)/.dev-$(HASH)
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: setup search test lint docs ui dashboard clean cluster-up cluster-down
+.PHONY: setup search front test lint docs ui dashboard clean cluster-up cluster-down
 
 setup: $(STAMP)
 
@@ -35,6 +35,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 search: $(STAMP)
 	mlflow run . -e search --env-manager local --experiment-name hourglass-nas \
 		-P search_config=confs/quickstart.yaml
+
+# The latest search's front trained to the end (a short final recipe), with the partial-vs-final
+# table: docs/search.md, "Training the whole front".
+front: $(STAMP)
+	mlflow run . -e train --env-manager local --experiment-name hourglass-nas \
+		-P arch=models:/face-seg-hourglass -P epochs=8
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,8 +1,8 @@
-"""The search command (`python -m entrypoints.search ARGS`) that SIGKILLs itself the N-th time it
-gets to POINT, with no chance to clean up, as a power cut or the OOM killer would
-(tests/test_resume.py, benchmarks/bench_resume.py).
+"""The search command (`python -m entrypoints.search ARGS`), or with --train the train command,
+that SIGKILLs itself the N-th time it gets to POINT, with no chance to clean up, as a power cut
+or the OOM killer would (tests/test_resume.py, tests/test_front.py, benchmarks/bench_resume.py).
 
-    python -m tools.kill_driver POINT N [ARGS of entrypoints.search ...]
+    python -m tools.kill_driver [--train] POINT N [ARGS of entrypoints.search or .train ...]
 """
 
 from __future__ import annotations
@@ -53,16 +53,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tools.kill_driver", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("point", choices=sorted(POINTS), help="where to kill the search")
+    parser.add_argument("--train", action="store_true", help="the train command, not search")
+    parser.add_argument("point", choices=sorted(POINTS), help="where to kill the command")
     parser.add_argument("n", type=int, help="kill it the n-th time it gets there (from 1)")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="the search command's arguments")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's arguments")
     args = parser.parse_args(argv)
     arm(args.point, args.n)
+    from entrypoints import search, train
     from entrypoints.cli import run_main
-    from entrypoints.search import RESUME
-    from entrypoints.search import main as search
 
-    return run_main(lambda: search(args.args), on_stop=RESUME)
+    command = train.main if args.train else search.main
+    return run_main(lambda: command(args.args), on_stop=search.RESUME)
 
 
 if __name__ == "__main__":

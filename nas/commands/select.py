@@ -79,18 +79,22 @@ def _number(tags: dict[str, str], key: str) -> float:
         return math.nan
 
 
-def read_versions(client: MlflowClient, name: str, target: str = "") -> list[Choice]:
+def read_versions(
+    client: MlflowClient, name: str, target: str = "", asked_as: str = ""
+) -> list[Choice]:
     """Every version of `name` whose tags give its mIoU and latency (on deployment target
     `target`, where one is named); a clear error when the model does not exist or holds
-    none."""
+    none. `asked_as`: the parameter and value the error names (select's model_name else)."""
     try:
         model = client.get_registered_model(name)
     except mlflow.exceptions.MlflowException:
         known = [m.name for m in client.search_registered_models(max_results=100)]
+        asked = asked_as or f"model_name {name!r}"
+        fix = f"-P {asked.split()[0]}=..." if asked_as else "--model-name (-P model_name=...)"
         raise UserError(
-            f"model_name {name!r}: no such registered model in {redact_url(runs.tracking_uri())}"
+            f"{asked}: no such registered model in {redact_url(runs.tracking_uri())}"
             f" (registered models there: {', '.join(known) or 'none'}). Run a search first, "
-            "or pass --model-name (-P model_name=...) with one of those."
+            f"or pass {fix} with one of those."
         ) from None
     aliases: dict[str, list[str]] = {}
     for alias, version in (model.aliases or {}).items():

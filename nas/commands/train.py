@@ -27,7 +27,7 @@ from nas.errors import UserError
 from nas.evaluation.latency import export_checked, measure_onnx_latency
 from nas.evaluation.metrics import majority_baseline_miou
 from nas.evaluation.targets import Deployment, calibration_sample, onnx_miou
-from nas.evaluation.training import FinalTrainResult, train_final
+from nas.evaluation.training import FinalTrainResult, final_metrics, train_final
 from nas.paths import PROJECT_ROOT
 from nas.search.executors import make_executor
 from nas.tracking import preflight, registry, runs, ui
@@ -107,22 +107,6 @@ def _log_history_row(row: dict[str, float]) -> None:
     )
 
 
-def _final_metrics(result: FinalTrainResult) -> dict[str, float]:
-    metrics = {
-        "val_miou": result.val_miou,
-        "val_loss": result.val_loss,
-        "test_miou": result.test_miou,
-        "test_loss": result.test_loss,
-        "best_step": result.best_step,
-        "train_seconds": result.train_seconds,
-        "train_samples_per_second": result.samples_per_second,
-        "data_wait_seconds": result.data_wait_seconds,
-    }
-    for split, values in (("val", result.val_per_class_iou), ("test", result.test_per_class_iou)):
-        metrics.update({f"{split}_iou_{n}": v for n, v in zip(LABELS, values, strict=False)})
-    return metrics
-
-
 def _write_outputs(
     out: Path,
     genome: Genome,
@@ -154,57 +138,86 @@ def run(config: Config, arch: str, output_dir: Path) -> dict[str, Any]:
     aid = archid(genome)
     experiment_id = runs.experiment_for(config.tracking.experiment_name)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train-{aid[:8]}"):
-        _log_inputs(config, genome, source, splits)
+        log_inputs(config, genome, source, splits)
         result = _train(config, model, splits, output_dir)
         lat = config.latency
         onnx_model, diff = export_checked(
             model, config.model.image_size, lat.opset, lat.exporter, lat.onnx_tolerance
         )
-        latency = measure_onnx_latency(onnx_model, config.model.image_size, lat, diff)
-        targets, int8_model = _measure_targets(config, splits, onnx_model)
-        metrics = {
-            **_final_metrics(result),
-            "latency_ms": latency.latency_ms,
-            "latency_p90_ms": latency.latency_p90_ms,
-            "onnx_max_abs_diff": diff,
-            **targets,
-        }
-        # the best checkpoint's scores one step after the last training step, where the model
-        # is logged: its LoggedModel is linked to exactly these metrics
-        final_step = result.steps + 1
-        mlflow.log_metrics(metrics, step=final_step)
-        model_uri = runs.log_onnx_model(
-            onnx_model,
-            config.model.image_size,
-            config.model.num_classes,
-            name=f"train-{aid[:8]}",
-            tags={TAG_ARCHID: aid, TAG_KIND: "train", "nas.epochs": config.final_training.epochs},
-            step=final_step,
-            example=True,
-        )
-        if int8_model:  # what the int8 targets deploy
-            runs.log_onnx_model(
-                int8_model,
-                config.model.image_size,
-                config.model.num_classes,
-                name=f"train-{aid[:8]}-int8",
-                tags={TAG_ARCHID: aid, TAG_KIND: "train", "nas.precision": "int8"},
-                step=final_step,
-            )
-        mlflow.log_artifact(str(output_dir / "best.pt"), "weights")
-        measured = {**metrics, "num_params": count_params(model), **latency.as_dict()}
+        metrics = {**final_metrics(result, LABELS), "onnx_max_abs_diff": diff}
         summary = {
-            "archid": aid,
             "source": source,
-            "model_uri": model_uri,
-            "registered_model": config.tracking.trained_model,
-            "version": _register(config, model_uri, aid, measured),
-            "run_url": ui.run_url(experiment_id, mlflow.active_run().info.run_id),
-            **{k: metrics[k] for k in ("val_miou", "test_miou", "latency_ms")},
+            **record_trained(
+                config, splits, aid, onnx_model, metrics, result.steps, count_params(model)
+            ),
         }
+        mlflow.log_artifact(str(output_dir / "best.pt"), "weights")
         _write_outputs(output_dir, genome, model, onnx_model, summary, result.history)
         mlflow.log_artifact(str(output_dir / "history.csv"))
         return summary
+
+
+def record_trained(
+    config: Config,
+    splits: Splits,
+    aid: str,
+    onnx_model: bytes,
+    metrics: dict[str, float],
+    steps: int,
+    num_params: int,
+    tags: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """In the active run, a trained model's latency (and every deployment target's measures)
+    timed here, its final `metrics` logged one step after its last training step `steps`, its
+    ONNX model (and INT8 model) logged as LoggedModels linked to them, and the model registered
+    under `tracking.trained_model` with `tags` too (without `tags`, aliased `newest`)."""
+    lat = config.latency
+    latency = measure_onnx_latency(
+        onnx_model, config.model.image_size, lat, metrics["onnx_max_abs_diff"]
+    )
+    targets, int8_model = _measure_targets(config, splits, onnx_model)
+    metrics = {
+        **metrics,
+        "latency_ms": latency.latency_ms,
+        "latency_p90_ms": latency.latency_p90_ms,
+        "num_params": num_params,
+        **targets,
+    }
+    # the best checkpoint's scores one step after the last training step, where the model is
+    # logged: its LoggedModel is linked to exactly these metrics
+    final_step = steps + 1
+    mlflow.log_metrics(metrics, step=final_step)
+    model_uri = runs.log_onnx_model(
+        onnx_model,
+        config.model.image_size,
+        config.model.num_classes,
+        name=f"train-{aid[:8]}",
+        tags={TAG_ARCHID: aid, TAG_KIND: "train", "nas.epochs": config.final_training.epochs},
+        step=final_step,
+        example=True,
+    )
+    if int8_model:  # what the int8 targets deploy
+        runs.log_onnx_model(
+            int8_model,
+            config.model.image_size,
+            config.model.num_classes,
+            name=f"train-{aid[:8]}-int8",
+            tags={TAG_ARCHID: aid, TAG_KIND: "train", "nas.precision": "int8"},
+            step=final_step,
+        )
+    measured = {**metrics, **latency.as_dict()}
+    return {
+        "archid": aid,
+        "model_uri": model_uri,
+        "registered_model": config.tracking.trained_model,
+        "version": _register(config, model_uri, aid, measured, tags),
+        "run_url": ui.run_url(mlflow.active_run().info.experiment_id, run_id()),
+        **{k: metrics[k] for k in ("val_miou", "test_miou", "latency_ms")},
+    }
+
+
+def run_id() -> str:
+    return mlflow.active_run().info.run_id
 
 
 def _measure_targets(
@@ -247,7 +260,7 @@ def _measure_targets(
     return measures, int8 if isinstance(int8, bytes) else b""
 
 
-def _log_inputs(config: Config, genome: Genome, source: str, splits: Splits) -> None:
+def log_inputs(config: Config, genome: Genome, source: str, splits: Splits) -> None:
     """Tags, the config's model, data and training keys, genes, architecture and data set."""
     aid = archid(genome)
     mlflow.set_tags({TAG_KIND: "train", TAG_ARCHID: aid, "nas.arch_source": source})
@@ -282,12 +295,20 @@ def _train(
     )
 
 
-def _register(config: Config, model_uri: str, aid: str, measured: dict[str, Any]) -> str:
-    """Register the model with its scores, size, CPU latency and where they were measured."""
+def _register(
+    config: Config,
+    model_uri: str,
+    aid: str,
+    measured: dict[str, Any],
+    extra: dict[str, str] | None = None,
+) -> str:
+    """Register the model with its scores, size, CPU latency and where they were measured (and
+    `extra` tags; without them, the alias `newest` points at it)."""
     client = mlflow.MlflowClient()
     name = config.tracking.trained_model
     run_id = mlflow.active_run().info.run_id
     tags = {
+        **(extra or {}),
         TAG_ARCHID: aid,
         "val_miou": f"{measured['val_miou']:.6f}",
         "test_miou": f"{measured['test_miou']:.6f}",
@@ -307,7 +328,9 @@ def _register(config: Config, model_uri: str, aid: str, measured: dict[str, Any]
         f"after the full training ({final.epochs:g} epochs, best checkpoint by validation loss; "
         f"test mIoU {measured['test_miou']:.4f})"
     )
-    description = registry.describe_version(tags, miou_at, f"trained by run {run_id}")
+    found = f"trained by run {run_id}" + (f" from {extra['nas.source']}" if extra else "")
+    description = registry.describe_version(tags, miou_at, found)
     version = registry.register_version(client, model_uri, name, tags, description)
-    registry.set_aliases(client, name, {TRAINED_ALIAS: version})
+    if extra is None:
+        registry.set_aliases(client, name, {TRAINED_ALIAS: version})
     return version

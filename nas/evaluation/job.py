@@ -1,4 +1,5 @@
-"""One candidate's evaluation as a pure function: partial training, then the trained ONNX model.
+"""One candidate's evaluation as a pure function: partial training, then the trained ONNX model;
+or, for a job whose training is the final recipe, the final training of a chosen architecture.
 Runs in a Ray worker or in the driver; it never touches MLflow or Optuna."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import json
 import math
 import os
 import socket
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -19,13 +21,13 @@ import torch
 
 from nas.arch.archjson import parse_arch
 from nas.arch.model import StackedHourglass
-from nas.config import Config, DataConfig, QuantizationConfig, TrainingConfig
+from nas.config import Config, DataConfig, FinalTrainingConfig, QuantizationConfig, TrainingConfig
 from nas.data.dataset import load_data
 from nas.data.face_synthetics import Splits
-from nas.data.format import DataError
+from nas.data.format import LABELS, DataError
 from nas.evaluation.latency import export_checked
 from nas.evaluation.targets import calibration_sample, onnx_miou, quantize_int8
-from nas.evaluation.training import train_partial
+from nas.evaluation.training import final_metrics, train_final, train_partial
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ class Outcome:
     onnx_model: bytes = b""
     int8_model: bytes = b""  # the trained model quantized to INT8, where the job asks for it
     int8_error: str = ""  # why it could not be quantized or scored (the candidate is not failed)
+    weights: bytes = b""  # a final training's best checkpoint (torch state_dict)
+    history: list[dict[str, float]] = field(default_factory=list)  # a final training's validations
     worker: str = ""  # host:pid of the process that ran the job
     node: str = ""  # the Ray node id, where Ray ran it
     data_error: bool = False  # the data set was missing or different on the worker's machine
@@ -158,8 +162,22 @@ def _int8(job: Job, splits: Splits, onnx_model: bytes) -> tuple[dict[str, float]
     return {"val_miou_int8": miou, "quantize_seconds": seconds}, int8_model, ""
 
 
-def _train(job: Job) -> tuple[dict[str, float], list[float], bytes, Splits]:
+@dataclass
+class _Trained:
+    """What a job's training gives, before its outcome is made."""
+
+    metrics: dict[str, float]
+    per_class_iou: list[float]
+    onnx_model: bytes
+    splits: Splits
+    weights: bytes = b""
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _train(job: Job) -> _Trained:
     splits = load_job_data(job)
+    if isinstance(job.training, FinalTrainingConfig):
+        return _train_final(job, splits)
     genome = parse_arch(json.loads(job.arch_json), f"candidate {job.archid}")
     torch.manual_seed(init_seed(job.archid))
     model = StackedHourglass(genome, job.num_classes)
@@ -178,7 +196,27 @@ def _train(job: Job) -> tuple[dict[str, float], list[float], bytes, Splits]:
     onnx_model, metrics["onnx_max_abs_diff"] = export_checked(
         model, job.image_size, job.opset, job.exporter, job.onnx_tolerance
     )
-    return metrics, result.per_class_iou, onnx_model, splits
+    return _Trained(metrics, result.per_class_iou, onnx_model, splits)
+
+
+def _train_final(job: Job, splits: Splits) -> _Trained:
+    """The final recipe, as `train` runs it for one architecture (weights seeded by the
+    recipe's seed): the best checkpoint's metrics and ONNX model, the checkpoint itself and
+    the validation history."""
+    assert isinstance(job.training, FinalTrainingConfig)
+    genome = parse_arch(json.loads(job.arch_json), f"architecture {job.archid}")
+    torch.manual_seed(job.training.seed)
+    model = StackedHourglass(genome, job.num_classes)
+    names = LABELS[: job.num_classes]
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint = Path(tmp) / "best.pt"
+        result = train_final(model, splits, job.training, job.num_classes, checkpoint, None, names)
+        weights = checkpoint.read_bytes()
+    metrics = final_metrics(result, names)
+    onnx_model, metrics["onnx_max_abs_diff"] = export_checked(
+        model, job.image_size, job.opset, job.exporter, job.onnx_tolerance
+    )
+    return _Trained(metrics, result.val_per_class_iou, onnx_model, splits, weights, result.history)
 
 
 def evaluate_job(job: Job) -> Outcome:
@@ -186,7 +224,7 @@ def evaluate_job(job: Job) -> Outcome:
     a failed Outcome carrying the error and its traceback."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
-        metrics, per_class, onnx_model, splits = _train(job)
+        trained = _train(job)
     except DataError as err:  # the machine's data, not the candidate, is at fault
         return Outcome(
             job.trial_number, job.archid, False, f"DataError: {err}", worker=worker, data_error=True
@@ -204,17 +242,19 @@ def evaluate_job(job: Job) -> Outcome:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     int8_metrics, int8_model, int8_error = (
-        _int8(job, splits, onnx_model) if job.quantization else ({}, b"", "")
+        _int8(job, trained.splits, trained.onnx_model) if job.quantization else ({}, b"", "")
     )
     return Outcome(
         job.trial_number,
         job.archid,
         True,
-        metrics={**metrics, **int8_metrics},
-        per_class_iou=per_class,
-        onnx_model=onnx_model,
+        metrics={**trained.metrics, **int8_metrics},
+        per_class_iou=trained.per_class_iou,
+        onnx_model=trained.onnx_model,
         int8_model=int8_model,
         int8_error=int8_error,
+        weights=trained.weights,
+        history=trained.history,
         worker=worker,
     )
 

@@ -281,3 +281,21 @@ def train_final(
         device=str(device),
         history=history,
     )
+
+
+def final_metrics(result: FinalTrainResult, class_names: Sequence[str]) -> dict[str, float]:
+    """A final training's metrics as its run logs them: scores of the best checkpoint on the
+    validation and test splits (per class too), its step, and the training's speed."""
+    metrics = {
+        "val_miou": result.val_miou,
+        "val_loss": result.val_loss,
+        "test_miou": result.test_miou,
+        "test_loss": result.test_loss,
+        "best_step": result.best_step,
+        "train_seconds": result.train_seconds,
+        "train_samples_per_second": result.samples_per_second,
+        "data_wait_seconds": result.data_wait_seconds,
+    }
+    for split, values in (("val", result.val_per_class_iou), ("test", result.test_per_class_iou)):
+        metrics.update({f"{split}_iou_{n}": v for n, v in zip(class_names, values, strict=False)})
+    return metrics

@@ -16,6 +16,7 @@ from pathlib import Path
 from nas.evaluation.job import Outcome
 
 log = logging.getLogger(__name__)
+BLOBS = ("onnx_model", "int8_model", "weights")  # the Outcome fields kept as files of their own
 
 
 def write_whole(path: Path, data: bytes) -> None:
@@ -44,50 +45,50 @@ class PendingOutcomes:
         """The study's part of a file name: any study name gives a safe one."""
         return hashlib.sha1(self.study_name.encode()).hexdigest()[:12] + "-"
 
-    def _paths(self, trial_number: int) -> tuple[Path, Path, Path]:
-        """The outcome's record, its ONNX model and its INT8 model (where it has one)."""
+    def _record(self, trial_number: int) -> Path:
         assert self.folder is not None
-        stem = self.folder / f"{self._prefix}{trial_number}"
-        return stem.with_suffix(".json"), stem.with_suffix(".onnx"), stem.with_suffix(".int8")
+        return self.folder / f"{self._prefix}{trial_number}.json"
+
+    def _blob(self, trial_number: int, name: str) -> Path:
+        """The file of one of the outcome's BLOBS."""
+        return self._record(trial_number).with_suffix(f".{name}")
 
     def keep(self, outcome: Outcome) -> None:
         """Persist an outcome as it arrives, before anything is logged or told."""
         if self.folder is None or outcome.data_error:  # no data there: train again once it is
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        record_path, model_path, int8_path = self._paths(outcome.trial_number)
         record = dataclasses.asdict(outcome)
-        model, int8_model = record.pop("onnx_model") or b"", record.pop("int8_model") or b""
-        record["onnx_sha256"] = hashlib.sha256(model + int8_model).hexdigest()
-        write_whole(model_path, model)
-        write_whole(int8_path, int8_model)
-        write_whole(record_path, json.dumps(record).encode())
+        blobs = {name: record.pop(name) or b"" for name in BLOBS}
+        record["sha256"] = hashlib.sha256(b"".join(blobs.values())).hexdigest()
+        for name, data in blobs.items():
+            write_whole(self._blob(outcome.trial_number, name), data)
+        write_whole(self._record(outcome.trial_number), json.dumps(record).encode())
 
     def recover(self, trial_number: int, archid: str) -> Outcome | None:
-        """The kept outcome of `trial_number` for `archid`, with its model; None where there is
-        none, it is of another architecture, or its model is damaged."""
+        """The kept outcome of `trial_number` for `archid`, with its models; None where there
+        is none, it is of another architecture, or a file of it is damaged."""
         if self.folder is None:
             return None
-        record_path, model_path, int8_path = self._paths(trial_number)
         try:
-            record = json.loads(record_path.read_text())
-            model, int8_model = model_path.read_bytes(), int8_path.read_bytes()
+            record = json.loads(self._record(trial_number).read_text())
+            blobs = {name: self._blob(trial_number, name).read_bytes() for name in BLOBS}
         except (OSError, ValueError):
             return None
-        digest = record.pop("onnx_sha256", None)
-        intact = hashlib.sha256(model + int8_model).hexdigest() == digest
+        digest = record.pop("sha256", None)
+        intact = hashlib.sha256(b"".join(blobs.values())).hexdigest() == digest
         if record.get("archid") != archid or not intact:
             log.warning("the kept outcome of trial %d does not match: trained again", trial_number)
             return None
         fields = {f.name for f in dataclasses.fields(Outcome)}
-        kept = {k: v for k, v in record.items() if k in fields}
-        return Outcome(**kept, onnx_model=model, int8_model=int8_model)
+        return Outcome(**{k: v for k, v in record.items() if k in fields}, **blobs)
 
     def drop(self, trial_number: int) -> None:
         """Forget the outcome of a trial that is told."""
         if self.folder is not None:
-            for path in self._paths(trial_number):
-                path.unlink(missing_ok=True)
+            self._record(trial_number).unlink(missing_ok=True)
+            for name in BLOBS:
+                self._blob(trial_number, name).unlink(missing_ok=True)
 
     def sweep(self, keep: set[int]) -> None:
         """Remove every kept outcome of this study but those of the trials in `keep`."""

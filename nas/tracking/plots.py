@@ -132,3 +132,27 @@ def plot_hypervolume_png(path: Path, hypervolumes: Sequence[float], reference: s
     fig.tight_layout()
     fig.savefig(path)
     return path
+
+
+def plot_partial_final_png(path: Path, rows: list[dict]) -> Path:
+    """Each trained front member's final validation mIoU against its partial (search) score,
+    labelled by archid, with the line where the two are equal."""
+    fig = Figure(figsize=(6.5, 5.5), dpi=110)
+    ax = fig.subplots()
+    partial = [r["partial_miou"] for r in rows]
+    final = [r["val_miou"] for r in rows]
+    ax.scatter(partial, final, s=30, c="tab:blue", zorder=3)
+    for r in rows:
+        at = (r["partial_miou"], r["val_miou"])
+        ax.annotate(r["archid"][:8], at, textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if rows:
+        low, high = min(partial + final), max(partial + final)
+        ax.plot([low, high], [low, high], ":", color="grey", label="final = partial")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlabel("validation mIoU after the search's training")
+    ax.set_ylabel("validation mIoU after the final training")
+    ax.grid(alpha=0.3)
+    ax.set_title("The front: partial against final score")
+    fig.tight_layout()
+    fig.savefig(path)
+    return path

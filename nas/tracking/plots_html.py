@@ -175,3 +175,33 @@ def plot_html(
     )
     path.write_text(page)
     return path
+
+
+def plot_partial_final_html(path: Path, rows: list[dict]) -> Path:
+    """The partial-against-final plot as one interactive page (hover: archid and versions)."""
+    hover = (
+        "<b>%{text}</b><br>partial %{x:.4f}, final %{y:.4f}<br>search version %{customdata[0]}, "
+        "trained version %{customdata[1]}<extra></extra>"
+    )
+    fig = go.Figure(
+        go.Scatter(
+            x=[r["partial_miou"] for r in rows],
+            y=[r["val_miou"] for r in rows],
+            text=[r["archid"][:8] for r in rows],
+            customdata=[[r["version"], r.get("trained_version", "")] for r in rows],
+            mode="markers+text",
+            textposition="top right",
+            hovertemplate=hover,
+        )
+    )
+    fig.update_layout(
+        title="The front: partial against final validation mIoU",
+        xaxis={"title": "after the search's training"},
+        yaxis={"title": "after the final training"},
+        height=520,
+        autosize=True,
+        template="plotly_white",
+    )
+    fill = {"full_html": True, "default_width": "100%", "config": {"responsive": True}}
+    path.write_text(fig.to_html(include_plotlyjs=True, **fill))
+    return path
