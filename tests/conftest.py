@@ -27,7 +27,13 @@ PUBLISHED = sorted((ROOT / "archs").glob("*.json"))
 
 # The test files that take longest, run first: with `make test`'s two pytest-xdist workers taking
 # a file at a time, the shorter files fill in around them.
-LONGEST_FIRST = ("test_cluster.py", "test_resume.py", "test_smoke.py", "test_promotion.py")
+LONGEST_FIRST = (
+    "test_cluster.py",
+    "test_resume.py",
+    "test_smoke.py",
+    "test_front.py",
+    "test_promotion.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
