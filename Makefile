@@ -40,7 +40,7 @@ search: $(STAMP)
 # table: docs/search.md, "Training the whole front".
 front: $(STAMP)
 	mlflow run . -e train --env-manager local --experiment-name hourglass-nas \
-		-P arch=models:/face-seg-hourglass -P epochs=8
+		-P arch=models:/face-seg-hourglass -P epochs=16
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

@@ -148,3 +148,13 @@ def test_a_killed_front_training_resumes_without_training_a_member_twice(
     assert sorted(Counter(v.tags["nas.source_version"] for v in versions).values()) == [1] * len(
         searched["versions"]
     )
+
+
+def test_the_same_command_resumes_and_another_recipe_trains_again(data_cache) -> None:
+    def study(**overrides: object) -> str:
+        config = tiny_config(data_cache, **overrides)
+        return front.Front("face-seg-hourglass", "run1", [], config, Path("out")).study
+
+    assert study() == study() and study().startswith("front-run1-")
+    assert study() != study(**{"final_training.epochs": "3"})
+    assert study() != study(**{"tracking.trained_model": "elsewhere"})

@@ -8,6 +8,7 @@ A killed front training resumes with the members not yet trained."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import tempfile
@@ -75,8 +76,14 @@ class Front:
 
     @property
     def study(self) -> str:
-        """The front training's name in tags, locks and kept outcomes."""
-        return f"front-{self.search_run}"
+        """The front training's name in tags, locks and kept outcomes: the same command again
+        resumes it; another recipe or trained model name is another front training."""
+        recipe = {
+            "trained_model": self.config.tracking.trained_model,
+            "final_training": dataclasses.asdict(self.config.final_training),
+        }
+        digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+        return f"front-{self.search_run}-{digest}"
 
 
 def front_members(
