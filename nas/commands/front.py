@@ -227,7 +227,7 @@ def _train_all(
     template = dataclasses.replace(job_template(config, splits), training=training)
     outcomes: dict[str, Outcome] = {}
     jobs = []
-    for m in todo:
+    for m in sorted(todo, key=lambda m: -_size(m, config)):  # the longest first: less idle tail
         kept = pending.recover(int(m.version), m.archid)
         if kept is None:
             jobs.append(template.job(int(m.version), m.archid, m.arch_json))
@@ -246,6 +246,11 @@ def _train_all(
         finally:
             executor.close()
     return outcomes
+
+
+def _size(m: Member, config: Config) -> int:
+    """The member's parameters, what its training time grows with."""
+    return count_params(StackedHourglass(m.genome(), config.model.num_classes))
 
 
 def _record(
@@ -287,7 +292,7 @@ def _log_trained(front: Front, splits: Splits, m: Member, outcome: Outcome) -> N
         "nas.partial_miou": f"{m.partial_miou:.6f}",
     }
     steps = int(outcome.history[-1]["step"]) if outcome.history else 0
-    num_params = count_params(StackedHourglass(m.genome(), front.config.model.num_classes))
+    num_params = _size(m, front.config)
     summary = train.record_trained(
         front.config, splits, m.archid, outcome.onnx_model, outcome.metrics, steps, num_params, tags
     )

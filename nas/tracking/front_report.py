@@ -140,4 +140,6 @@ def text(frame: pd.DataFrame) -> str:
     """The table as the command prints it."""
     shown = frame[[c for c in COLUMNS if c in frame]].copy()
     shown["archid"] = shown["archid"].str[:8]
+    if "num_params" in shown:
+        shown["num_params"] = shown["num_params"].astype("Int64")  # a count, not a float
     return shown.to_string(index=False, float_format=lambda v: f"{v:.4f}")
