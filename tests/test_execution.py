@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +17,7 @@ from nas.config import SearchConfig, load_config
 from nas.data.dataset import load_data
 from nas.evaluation.job import Job, job_template
 from nas.search.executors import RayExecutor, SerialExecutor
-from tests.conftest import ROOT
+from tests.conftest import ROOT, subprocess_env
 
 
 def _die(job: Job) -> None:
@@ -60,3 +63,27 @@ def test_ray_and_serial_give_the_same_results(jobs: list[Job], monkeypatch) -> N
     assert not crashed.ok and crashed.trial_number == 0 and "Error" in crashed.error
     for outcome in (serial[2], parallel[2]):
         assert not outcome.ok and "DataError" in outcome.error and "missing" in outcome.error
+
+
+SPACED = """
+import ray
+from nas.config import SearchConfig
+from nas.search.executors import RayExecutor
+
+executor = RayExecutor(SearchConfig())
+print(ray.get(ray.remote(lambda: "worker up").remote(), timeout=180))
+executor.close()
+"""
+
+
+def test_ray_workers_start_under_a_python_whose_path_has_a_space(tmp_path) -> None:
+    """A clone in "hourglass nas" has its venv's Python there: Ray must still start workers."""
+    venv = tmp_path / "a venv"
+    venv.symlink_to(Path(sys.prefix), target_is_directory=True)
+    assert (venv / "pyvenv.cfg").exists() or sys.prefix == sys.base_prefix
+    python = venv / "bin" / Path(sys.executable).name
+    env = subprocess_env(RAY_ADDRESS="", PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [str(python), "-c", SPACED], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and "worker up" in done.stdout, done.stderr[-3000:]

@@ -9,7 +9,9 @@ import dataclasses
 import logging
 import math
 import os
+import shlex
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -45,6 +47,19 @@ RAY_EXCLUDES = [
     "*.egg-info",
     "synthetic_faces",
 ]
+
+
+def ray_runtime_env() -> dict[str, Any]:
+    """What Ray ships its workers: the project folder, from which they import `nas`."""
+    env: dict[str, Any] = {"working_dir": str(PROJECT_ROOT), "excludes": RAY_EXCLUDES}
+    quoted = shlex.quote(sys.executable)
+    if quoted != sys.executable:
+        # With a runtime_env, Ray starts a worker through a bash command line holding its
+        # Python's path unquoted, so a path with a space (a clone in "hourglass nas") fails to
+        # start any worker. py_executable is a command line in Ray's docs: the quoted path of
+        # this interpreter, the one the Ray nodes this project starts run too.
+        env["py_executable"] = quoted
+    return env
 
 
 class Executor(Protocol):
@@ -171,7 +186,7 @@ class RayExecutor:
                 address=address or None,
                 include_dashboard=False,
                 # workers import `nas` from the project folder that Ray ships them
-                runtime_env={"working_dir": str(PROJECT_ROOT), "excludes": RAY_EXCLUDES},
+                runtime_env=ray_runtime_env(),
                 logging_level=logging.WARNING,
                 log_to_driver=False,
                 configure_logging=False,
