@@ -19,8 +19,8 @@ import pytest
 from nas.commands import front
 from nas.commands.select import Budgets
 from nas.errors import UserError
-from tests.conftest import ROOT, sqlite_store, subprocess_env
-from tests.test_search import StubExecutor, run_with, tiny_config
+from tests.conftest import ROOT, subprocess_env
+from tests.test_search import StubExecutor, searched_in, tiny_config
 
 # the final recipe shrunk to seconds: 2 epochs of at most 3 steps, one validation each
 SHORT = {
@@ -41,13 +41,7 @@ FRONTED = {
 def searched(tmp_path_factory, data_cache) -> dict:
     """A stub search that registered a front of several members, in a store of its own."""
     store = tmp_path_factory.mktemp("front")
-    uri = sqlite_store(store)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.delenv("MLFLOW_RUN_ID", raising=False)
-        mlflow.set_tracking_uri(uri)
-        config = tiny_config(data_cache, **FRONTED)
-        summary = run_with(StubExecutor(), config, store / "out", patch)
+    summary, uri = searched_in(store, StubExecutor(), tiny_config(data_cache, **FRONTED))
     assert len(summary["versions"]) >= 3, summary["versions"]
     pristine = (store / "mlflow.db").read_bytes()  # before any test trains its front
     return {**summary, "store": store, "uri": uri, "cache": data_cache, "pristine": pristine}

@@ -106,6 +106,17 @@ def run_with(executor: StubExecutor, config: Config, out: Path, monkeypatch) -> 
     return driver.run(config, out)
 
 
+def searched_in(store: Path, executor: StubExecutor, config: Config) -> tuple[dict, str]:
+    """A stub search in a fresh store in `store`, for a module's tests to share: its summary
+    and the store's URI (MLflow's environment restored afterwards)."""
+    uri = sqlite_store(store)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.delenv("MLFLOW_RUN_ID", raising=False)
+        mlflow.set_tracking_uri(uri)
+        return run_with(executor, config, store / "out", patch), uri
+
+
 def _study(store: Path, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{store / 'optuna.db'}")
 

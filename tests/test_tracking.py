@@ -24,13 +24,12 @@ from nas.commands.ui import addresses, wait_until_up
 from nas.config import load_config
 from nas.search.promotion import rank_correlation
 from nas.tracking import runs, ui
-from tests.conftest import sqlite_store
 from tests.test_search import (
     NARROW,
     StubExecutor,
     _child_runs,
     _study,
-    run_with,
+    searched_in,
     stub_miou,
     tiny_config,
 )
@@ -43,14 +42,9 @@ PROMOTE = {"promotion.enabled": "true", "search.study_name": "seen"}
 def searched(tmp_path_factory, data_cache) -> dict:
     """One stub search with promotion in a fresh store; its summary and store folder."""
     store = tmp_path_factory.mktemp("tracking")
-    uri = sqlite_store(store)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.delenv("MLFLOW_RUN_ID", raising=False)
-        mlflow.set_tracking_uri(uri)
-        config = tiny_config(data_cache, **{**NARROW, **PROMOTE})
-        executor = StubExecutor()
-        summary = run_with(executor, config, store / "out", patch)
+    config = tiny_config(data_cache, **{**NARROW, **PROMOTE})
+    executor = StubExecutor()
+    summary, uri = searched_in(store, executor, config)
     return {**summary, "store": store, "uri": uri, "executor": executor, "config": config}
 
 
